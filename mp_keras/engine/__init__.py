@@ -1,0 +1,12 @@
+"""The multi-backend training engine: models describe phases, the engine runs them.
+
+`PhasedModel.train_step`/`test_step` dispatch to one implementation per backend
+(`tensorflow_steps`, `jax_steps`, `torch_steps`); this package is the only place in
+mp_keras that branches on the backend.
+"""
+
+from mp_keras.engine.model import BaseModel, PhasedModel
+from mp_keras.engine.optimizer_group import OptimizerGroup
+from mp_keras.engine.phase import Phase
+
+__all__ = ["BaseModel", "OptimizerGroup", "Phase", "PhasedModel"]

@@ -1,0 +1,196 @@
+"""Generative adversarial network (notes, chapter 8)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+from mp_keras.engine import Phase, PhasedModel
+from mp_keras.models._checks import check_shape, check_values
+
+GENERATOR_LOSSES = ("non_saturating", "saturating")
+
+
+@keras.saving.register_keras_serializable(package="mp_keras")
+class GAN(PhasedModel):
+    """Generative adversarial network trained on the minimax game of Goodfellow et al.
+
+    Goodfellow et al., "Generative Adversarial Nets", NeurIPS 2014. The discriminator
+    D gives the logit of "x is real"; the generator G maps noise z ~ N(0, I) to data.
+    With D(x) = sigmoid(logit), the value of the game is
+
+        V(D, G) = E_x[log D(x)] + E_z[log(1 - D(G(z)))].
+
+    Each training step makes `discriminator_steps` (k) updates of D that minimise
+    `d_loss = -V` (the binary cross-entropy of real vs. generated), then one update of
+    G that minimises either `log(1 - D(G(z)))` (`"saturating"`: the minimax loss
+    itself, whose gradient vanishes while D rejects samples confidently) or
+    `-log D(G(z))` (`"non_saturating"`: same fixed points, strong early gradients).
+    Each phase has its own optimizer: `compile(optimizer={"discriminator": ...,
+    "generator": ...})`, or one optimizer that is cloned for both. The k updates use
+    the same batch of real data and fresh noise.
+
+    `call(z)` is the generator, so `predict(z)` and the exported `generate` endpoint
+    map noise to samples.
+
+    Args:
+        data_shape: tuple of ints. Shape of one example. Defaults to `(2,)`.
+        latent_dim: int. Size of the noise z. Defaults to `8`.
+        generator_units: tuple of ints. Hidden widths of the generator MLP. Defaults
+            to `(128, 128)`.
+        discriminator_units: tuple of ints. Hidden widths of the discriminator MLP.
+            Defaults to `(128, 128)`.
+        generator_loss: str. `"non_saturating"` or `"saturating"`. Defaults to
+            `"non_saturating"`.
+        discriminator_steps: int. Discriminator updates per generator update (k).
+            Defaults to `1`.
+        output_activation: str. Activation of the generator's output, e.g. `"sigmoid"`
+            for images in [0, 1]. Defaults to `"linear"`.
+        seed: int or None. Seed of the model's random draws. Defaults to `None`.
+
+    Example:
+    >>> import numpy as np
+    >>> gan = GAN(data_shape=(2,), latent_dim=2, generator_units=(16,),
+    ...           discriminator_units=(16,), discriminator_steps=2, seed=0)
+    >>> gan.compile(optimizer={"discriminator": "adam", "generator": "adam"})
+    >>> x = np.random.default_rng(0).normal(size=(64, 2)).astype("float32")
+    >>> history = gan.fit(x, epochs=1, batch_size=32, verbose=0)
+    >>> sorted(history.history)
+    ['d_loss', 'g_loss', 'loss']
+    >>> gan.sample(5, seed=1).shape
+    (5, 2)
+    """
+
+    def __init__(
+        self,
+        data_shape: Sequence[int] = (2,),
+        latent_dim: int = 8,
+        generator_units: Sequence[int] = (128, 128),
+        discriminator_units: Sequence[int] = (128, 128),
+        generator_loss: str = "non_saturating",
+        discriminator_steps: int = 1,
+        output_activation: str = "linear",
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if generator_loss not in GENERATOR_LOSSES:
+            raise ValueError(
+                f"generator_loss must be one of {GENERATOR_LOSSES}, got {generator_loss!r}."
+            )
+        if not isinstance(discriminator_steps, int) or discriminator_steps < 1:
+            raise ValueError(
+                f"discriminator_steps must be an int >= 1, got {discriminator_steps!r}."
+            )
+        super().__init__(**kwargs)
+
+        # === Config ===
+        self.data_shape = tuple(int(d) for d in data_shape)
+        self.latent_dim = int(latent_dim)
+        self.generator_units = tuple(int(u) for u in generator_units)
+        self.discriminator_units = tuple(int(u) for u in discriminator_units)
+        self.generator_loss = generator_loss
+        self.discriminator_steps = discriminator_steps
+        self.output_activation = output_activation
+        self.seed = seed
+
+        # === Layers ===
+        self.generator = keras.Sequential(
+            [keras.Input((self.latent_dim,))]
+            + [keras.layers.Dense(u, activation="relu") for u in self.generator_units]
+            + [
+                keras.layers.Dense(math.prod(self.data_shape), activation=output_activation),
+                keras.layers.Reshape(self.data_shape),
+            ],
+            name="generator",
+        )
+        self.discriminator = keras.Sequential(
+            [keras.Input(self.data_shape), keras.layers.Flatten()]
+            + [keras.layers.Dense(u, activation="leaky_relu") for u in self.discriminator_units]
+            + [keras.layers.Dense(1)],  # logit of "real"
+            name="discriminator",
+        )
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.track("d_loss", "g_loss")
+        self.built = True
+
+    # === Sampling ===
+
+    def call(self, inputs: Any, training: bool = False) -> Any:
+        """The generator: noise `(batch, latent_dim)` to samples `(batch, *data_shape)`."""
+        check_shape(type(self).__name__, inputs, (self.latent_dim,), what="noise")
+        return self.generator(inputs, training=training)
+
+    def sample(self, num: int, seed: int | None = None) -> Any:
+        """`num` samples G(z), z ~ N(0, I)."""
+        return self(self._noise(int(num), seed))
+
+    def discriminate(self, x: Any) -> Any:
+        """D(x): the probability that each example is real."""
+        check_shape(type(self).__name__, x, self.data_shape)
+        return ops.sigmoid(ops.squeeze(self.discriminator(x), axis=-1))
+
+    def _noise(self, num: Any, seed: Any = None) -> Any:
+        seed = self.seed_generator if seed is None else seed
+        return keras.random.normal((num, self.latent_dim), seed=seed)
+
+    # === Training ===
+
+    def phases(self) -> list[Phase]:
+        return [
+            Phase(
+                "discriminator",
+                self.discriminator.trainable_variables,
+                self._discriminator_loss,
+                repeat=self.discriminator_steps,
+            ),
+            Phase("generator", self.generator.trainable_variables, self._generator_loss),
+        ]
+
+    def _discriminator_loss(self, x: Any, y: Any, training: bool) -> tuple[Any, dict[str, Any]]:
+        check_shape(type(self).__name__, x, self.data_shape)
+        fake = ops.stop_gradient(self.generator(self._noise(ops.shape(x)[0]), training=training))
+        real_logits = self.discriminator(x, training=training)
+        fake_logits = self.discriminator(fake, training=training)
+        # -log sigmoid(l) = softplus(-l) and -log(1 - sigmoid(l)) = softplus(l).
+        loss = ops.mean(ops.softplus(-real_logits)) + ops.mean(ops.softplus(fake_logits))
+        return loss, {"d_loss": loss}
+
+    def _generator_loss(self, x: Any, y: Any, training: bool) -> tuple[Any, dict[str, Any]]:
+        fake = self.generator(self._noise(ops.shape(x)[0]), training=training)
+        logits = self.discriminator(fake, training=training)
+        if self.generator_loss == "saturating":
+            loss = -ops.mean(ops.softplus(logits))  # mean log(1 - D(G(z)))
+        else:
+            loss = ops.mean(ops.softplus(-logits))  # mean -log D(G(z))
+        return loss, {"g_loss": loss}
+
+    # === Checks and export ===
+
+    def validate_data(self, x: np.ndarray) -> None:
+        check_shape(type(self).__name__, x, self.data_shape)
+        check_values(type(self).__name__, x)
+
+    def export_endpoints(self) -> dict[str, Any]:
+        spec = keras.InputSpec(shape=(None, self.latent_dim), dtype="float32")
+        return {"generate": (self.generator, [spec])}
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update(
+            {
+                "data_shape": list(self.data_shape),
+                "latent_dim": self.latent_dim,
+                "generator_units": list(self.generator_units),
+                "discriminator_units": list(self.discriminator_units),
+                "generator_loss": self.generator_loss,
+                "discriminator_steps": self.discriminator_steps,
+                "output_activation": self.output_activation,
+                "seed": self.seed,
+            }
+        )
+        return config

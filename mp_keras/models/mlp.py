@@ -1,0 +1,115 @@
+"""Multilayer perceptron classifier (notes, section 1.1)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+import numpy as np
+
+from mp_keras.engine import BaseModel
+from mp_keras.models._checks import check_shape, check_values
+
+
+@keras.saving.register_keras_serializable(package="mp_keras")
+class MLP(BaseModel):
+    """Multilayer perceptron classifier: affine maps and non-linearities, then logits.
+
+    z^(l) = W^(l) a^(l-1) + b^(l), a^(l) = h(z^(l)) for each hidden layer, and a final
+    affine layer giving one logit per class; softmax of the logits is p(y|x), so the
+    cross-entropy loss is the categorical negative log-likelihood. Inputs of any shape
+    are flattened first. Trained with Keras' own trainer: `compile()` defaults to Adam,
+    sparse categorical cross-entropy on logits and accuracy.
+
+    Args:
+        input_shape: tuple of ints. Shape of one example. Defaults to `(8, 8, 1)`.
+        num_classes: int. Number of classes. Defaults to `10`.
+        hidden_units: tuple of ints. Widths of the hidden layers. Defaults to `(64,)`.
+        activation: str. Hidden non-linearity h. Defaults to `"relu"`.
+        dropout: float. Dropout rate after each hidden layer. Defaults to `0.0`.
+
+    Example:
+    >>> import numpy as np
+    >>> mlp = MLP(input_shape=(4,), num_classes=3, hidden_units=(8,))
+    >>> mlp.compile()
+    >>> x = np.random.default_rng(0).normal(size=(30, 4)).astype("float32")
+    >>> y = np.arange(30) % 3
+    >>> history = mlp.fit(x, y, epochs=1, verbose=0)
+    >>> sorted(history.history)
+    ['accuracy', 'loss']
+    >>> mlp.predict(x[:2], verbose=0).shape
+    (2, 3)
+    """
+
+    def __init__(
+        self,
+        input_shape: Sequence[int] = (8, 8, 1),
+        num_classes: int = 10,
+        hidden_units: Sequence[int] = (64,),
+        activation: str = "relu",
+        dropout: float = 0.0,
+        **kwargs: Any,
+    ) -> None:
+        if int(num_classes) < 2:
+            raise ValueError(f"num_classes must be >= 2, got {num_classes!r}.")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}.")
+        super().__init__(**kwargs)
+
+        # === Config ===
+        self.data_shape = tuple(int(d) for d in input_shape)
+        self.num_classes = int(num_classes)
+        self.hidden_units = tuple(int(u) for u in hidden_units)
+        self.activation = activation
+        self.dropout = float(dropout)
+
+        # === Layers ===
+        layers: list[keras.layers.Layer] = [keras.Input(self.data_shape), keras.layers.Flatten()]
+        for units in self.hidden_units:
+            layers.append(keras.layers.Dense(units, activation=activation))
+            if self.dropout:
+                layers.append(keras.layers.Dropout(self.dropout))
+        layers.append(keras.layers.Dense(self.num_classes, name="logits"))
+        self.network = keras.Sequential(layers, name="network")
+        self.built = True
+
+    def call(self, inputs: Any, training: bool = False) -> Any:
+        """Logits `(batch, num_classes)`."""
+        check_shape(type(self).__name__, inputs, self.data_shape)
+        return self.network(inputs, training=training)
+
+    def compile(
+        self,
+        optimizer: Any = "adam",
+        loss: Any = None,
+        metrics: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        """`keras.Model.compile` with classification defaults for `loss` and `metrics`."""
+        if loss is None:
+            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        if metrics is None:
+            metrics = ["accuracy"]
+        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+
+    def validate_data(self, x: np.ndarray) -> None:
+        check_shape(type(self).__name__, x, self.data_shape)
+        check_values(type(self).__name__, x)
+
+    def export_endpoints(self) -> dict[str, Any]:
+        spec = keras.InputSpec(shape=(None, *self.data_shape), dtype="float32")
+        return {"logits": (self.call, [spec])}
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update(
+            {
+                "input_shape": list(self.data_shape),
+                "num_classes": self.num_classes,
+                "hidden_units": list(self.hidden_units),
+                "activation": self.activation,
+                "dropout": self.dropout,
+            }
+        )
+        return config

@@ -1,0 +1,203 @@
+"""Variational autoencoder (notes, section 5.3)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+from mp_keras.engine import Phase, PhasedModel
+from mp_keras.models._checks import check_shape, check_values
+
+LIKELIHOODS = ("bernoulli", "gaussian")
+
+
+@keras.saving.register_keras_serializable(package="mp_keras")
+class VAE(PhasedModel):
+    """Variational autoencoder with a Gaussian encoder and a Bernoulli or Gaussian decoder.
+
+    Kingma & Welling, "Auto-Encoding Variational Bayes", ICLR 2014. The encoder gives
+    the mean and log-variance of q(z|x) = N(mu, diag(sigma^2)); a latent is drawn with
+    the reparameterisation z = mu + sigma * eps, eps ~ N(0, I), so gradients flow
+    through the draw; the decoder gives p(x|z). Training maximises the evidence lower
+    bound, per example
+
+        ELBO(x) = E_q[log p(x|z)] - KL(q(z|x) || N(0, I)),
+        KL = 1/2 * sum_j (sigma_j^2 + mu_j^2 - 1 - log sigma_j^2)   (closed form),
+
+    with a one-sample Monte Carlo estimate of the first term. The loss is
+    `reconstruction + beta * kl` where `reconstruction = -log p(x|z)`; `reconstruction`,
+    `kl` and `elbo` (nats per example) are logged.
+
+    Args:
+        input_shape: tuple of ints. Shape of one example, e.g. `(8, 8, 1)`.
+        latent_dim: int. Size of z. Defaults to `2`.
+        hidden_units: tuple of ints. Widths of the encoder's hidden layers; the decoder
+            uses them in reverse. Defaults to `(256, 128)`.
+        likelihood: str. `"bernoulli"` (binary data; `decode` gives probabilities) or
+            `"gaussian"` (real data; `decode` gives the mean). Defaults to
+            `"bernoulli"`.
+        observation_std: float. Standard deviation of the Gaussian decoder. Defaults
+            to `0.1`.
+        beta: float. Weight of the KL term (1 gives the ELBO). Defaults to `1.0`.
+        seed: int or None. Seed of the model's random draws. Defaults to `None`.
+
+    Example:
+    >>> import numpy as np
+    >>> vae = VAE(input_shape=(8, 8, 1), latent_dim=2, hidden_units=(32,), seed=0)
+    >>> vae.compile(optimizer="adam")
+    >>> x = (np.random.default_rng(0).random((64, 8, 8, 1)) > 0.5).astype("float32")
+    >>> history = vae.fit(x, epochs=1, batch_size=32, verbose=0)
+    >>> sorted(history.history)
+    ['elbo', 'kl', 'loss', 'reconstruction']
+    >>> vae.sample(3, seed=1).shape
+    (3, 8, 8, 1)
+    """
+
+    def __init__(
+        self,
+        input_shape: Sequence[int] = (8, 8, 1),
+        latent_dim: int = 2,
+        hidden_units: Sequence[int] = (256, 128),
+        likelihood: str = "bernoulli",
+        observation_std: float = 0.1,
+        beta: float = 1.0,
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if likelihood not in LIKELIHOODS:
+            raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}.")
+        if int(latent_dim) < 1:
+            raise ValueError(f"latent_dim must be a positive int, got {latent_dim!r}.")
+        if observation_std <= 0:
+            raise ValueError(f"observation_std must be > 0, got {observation_std!r}.")
+        super().__init__(**kwargs)
+
+        # === Config ===
+        self.data_shape = tuple(int(d) for d in input_shape)
+        self.latent_dim = int(latent_dim)
+        self.hidden_units = tuple(int(u) for u in hidden_units)
+        self.likelihood = likelihood
+        self.observation_std = float(observation_std)
+        self.beta = float(beta)
+        self.seed = seed
+
+        # === Layers ===
+        self.encoder = keras.Sequential(
+            [keras.Input(self.data_shape), keras.layers.Flatten()]
+            + [keras.layers.Dense(u, activation="relu") for u in self.hidden_units]
+            + [keras.layers.Dense(2 * self.latent_dim)],  # [mu, log sigma^2]
+            name="encoder",
+        )
+        self.decoder = keras.Sequential(
+            [keras.Input((self.latent_dim,))]
+            + [keras.layers.Dense(u, activation="relu") for u in reversed(self.hidden_units)]
+            + [
+                keras.layers.Dense(math.prod(self.data_shape)),  # logits or means
+                keras.layers.Reshape(self.data_shape),
+            ],
+            name="decoder",
+        )
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.track("reconstruction", "kl", "elbo")
+        self.built = True
+
+    # === Probabilistic model ===
+
+    def encode(self, x: Any, training: bool = False) -> tuple[Any, Any]:
+        """Returns the mean and log-variance of q(z|x), each `(batch, latent_dim)`."""
+        self._check(x)
+        stats = self.encoder(x, training=training)
+        mean, log_var = ops.split(stats, 2, axis=-1)
+        return mean, log_var
+
+    def decode(self, z: Any) -> Any:
+        """Mean of p(x|z): pixel probabilities (Bernoulli) or means (Gaussian)."""
+        check_shape(type(self).__name__, z, (self.latent_dim,), what="latents")
+        out = self.decoder(z)
+        return ops.sigmoid(out) if self.likelihood == "bernoulli" else out
+
+    def reparameterize(self, mean: Any, log_var: Any, seed: Any = None) -> Any:
+        """z = mu + sigma * eps with eps ~ N(0, I), differentiable in mu and sigma."""
+        eps = keras.random.normal(
+            ops.shape(mean), seed=self.seed_generator if seed is None else seed
+        )
+        return mean + ops.exp(0.5 * log_var) * eps
+
+    def sample(self, num: int, seed: int | None = None) -> Any:
+        """Decoder means for `num` latents drawn from the prior N(0, I)."""
+        z = keras.random.normal(
+            (int(num), self.latent_dim), seed=self.seed_generator if seed is None else seed
+        )
+        return self.decode(z)
+
+    def call(self, inputs: Any, training: bool = False) -> Any:
+        """Reconstruction of `inputs` through the posterior mean."""
+        mean, _ = self.encode(inputs, training=training)
+        return self.decode(mean)
+
+    def negative_log_likelihood(self, x: Any, decoder_output: Any) -> Any:
+        """-log p(x|z) per example, summed over all dimensions of x."""
+        x = ops.cast(x, decoder_output.dtype)
+        if self.likelihood == "bernoulli":
+            # -[x log s(l) + (1-x) log(1-s(l))] = softplus(l) - x*l, stable for any logit l.
+            per_dim = ops.softplus(decoder_output) - x * decoder_output
+        else:
+            var = self.observation_std**2
+            per_dim = 0.5 * (ops.square(x - decoder_output) / var + math.log(2 * math.pi * var))
+        return ops.sum(ops.reshape(per_dim, (ops.shape(per_dim)[0], -1)), axis=-1)
+
+    @staticmethod
+    def kl_divergence(mean: Any, log_var: Any) -> Any:
+        """KL(N(mean, exp(log_var)) || N(0, I)) per example, in closed form."""
+        return 0.5 * ops.sum(ops.exp(log_var) + ops.square(mean) - 1.0 - log_var, axis=-1)
+
+    # === Training ===
+
+    def phases(self) -> list[Phase]:
+        return [Phase("vae", self.trainable_variables, self._loss)]
+
+    def _loss(self, x: Any, y: Any, training: bool) -> tuple[Any, dict[str, Any]]:
+        mean, log_var = self.encode(x, training=training)
+        z = self.reparameterize(mean, log_var)
+        reconstruction = self.negative_log_likelihood(x, self.decoder(z, training=training))
+        kl = self.kl_divergence(mean, log_var)
+        loss = ops.mean(reconstruction + self.beta * kl)
+        logs = {
+            "reconstruction": ops.mean(reconstruction),
+            "kl": ops.mean(kl),
+            "elbo": -ops.mean(reconstruction + kl),
+        }
+        return loss, logs
+
+    # === Checks and export ===
+
+    def _check(self, x: Any) -> None:
+        check_shape(type(self).__name__, x, self.data_shape)
+
+    def validate_data(self, x: np.ndarray) -> None:
+        self._check(x)
+        check_values(type(self).__name__, x, binary=self.likelihood == "bernoulli")
+
+    def export_endpoints(self) -> dict[str, Any]:
+        spec = keras.InputSpec(shape=(None, self.latent_dim), dtype="float32")
+        return {"decode": (self.decode, [spec])}
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update(
+            {
+                "input_shape": list(self.data_shape),
+                "latent_dim": self.latent_dim,
+                "hidden_units": list(self.hidden_units),
+                "likelihood": self.likelihood,
+                "observation_std": self.observation_std,
+                "beta": self.beta,
+                "seed": self.seed,
+            }
+        )
+        return config
