@@ -135,6 +135,9 @@ class VAE(PhasedModel):
         )
         return self.decode(z)
 
+    def _seed(self, seed: int | None) -> Any:
+        return self.seed_generator if seed is None else seed
+
     def call(self, inputs: Any, training: bool = False) -> Any:
         """Reconstruction of `inputs` through the posterior mean."""
         mean, _ = self.encode(inputs, training=training)
