@@ -152,6 +152,15 @@ class PhasedModel(BaseModel):
     def test_step(self, *args: Any) -> Any:
         return _steps().test_step(self, *args)
 
+    def fit(self, x: Any = None, *args: Any, **kwargs: Any) -> Any:
+        for name in ("sample_weight", "class_weight"):
+            if kwargs.get(name) is not None:
+                raise ValueError(
+                    f"{type(self).__name__} trains on its own per-example loss and takes "
+                    f"no {name}."
+                )
+        return super().fit(x, *args, **kwargs)
+
     # === Engine helpers (backend-free, used by the step modules) ===
 
     def update_trackers(self, loss: Any, logs: Mapping[str, Any], batch_size: Any) -> None:

@@ -20,7 +20,10 @@ class OptimizerGroup(keras.optimizers.Optimizer):
     files and checkpoints, and are restored on load.
 
     Each member is built only on its own phase's variables; `PhasedModel.compile`
-    attaches the function that says which ones. The group's `iterations` counts training
+    attaches the function that says which ones. Members are renamed after their phase
+    and listed in `optimizers`, the attribute Keras' callbacks look for: TensorBoard
+    logs `learning_rate_<phase>`, and `ReduceLROnPlateau` and `LearningRateScheduler`
+    act on every member. The group's `iterations` counts training
     steps (a GAN with k discriminator steps per generator step adds 1 per step, while
     its discriminator optimizer's own `iterations` adds k).
 
@@ -30,8 +33,8 @@ class OptimizerGroup(keras.optimizers.Optimizer):
 
     Example:
     >>> group = OptimizerGroup({"generator": "adam", "discriminator": "sgd"})
-    >>> sorted(group.optimizers)
-    ['discriminator', 'generator']
+    >>> [(opt.name, type(opt).__name__) for opt in group.optimizers]
+    [('generator', 'Adam'), ('discriminator', 'SGD')]
     """
 
     def __init__(
@@ -44,7 +47,12 @@ class OptimizerGroup(keras.optimizers.Optimizer):
         super().__init__(learning_rate=0.0, name=name, **kwargs)
         if not optimizers:
             raise ValueError("OptimizerGroup needs at least one optimizer.")
-        self.optimizers = {key: keras.optimizers.get(opt) for key, opt in optimizers.items()}
+        members = [keras.optimizers.get(opt) for opt in optimizers.values()]
+        if len({id(opt) for opt in members}) != len(members):
+            raise ValueError("Each phase needs its own optimizer instance; got one twice.")
+        for key, optimizer in zip(optimizers, members):
+            optimizer.name = key
+        self.optimizers = members
         self._variable_lists_fn: Callable[[], Mapping[str, Sequence[Any]]] | None = None
 
     def attach(self, variable_lists_fn: Callable[[], Mapping[str, Sequence[Any]]]) -> None:
@@ -52,7 +60,14 @@ class OptimizerGroup(keras.optimizers.Optimizer):
         self._variable_lists_fn = variable_lists_fn
 
     def __getitem__(self, key: str) -> keras.optimizers.Optimizer:
-        return self.optimizers[key]
+        for optimizer in self.optimizers:
+            if optimizer.name == key:
+                return optimizer
+        raise KeyError(f"No optimizer for phase {key!r}; phases: {self.names}.")
+
+    @property
+    def names(self) -> list[str]:
+        return [optimizer.name for optimizer in self.optimizers]
 
     def build(self, var_list: Sequence[Any]) -> None:
         if self._variable_lists_fn is None:
@@ -61,20 +76,19 @@ class OptimizerGroup(keras.optimizers.Optimizer):
                 "variables each optimizer trains) before it is built."
             )
         lists = self._variable_lists_fn()
-        missing = set(self.optimizers) ^ set(lists)
-        if missing:
+        if set(self.names) != set(lists):
             raise ValueError(
                 f"The model's phases are {sorted(lists)} but the optimizer group has "
-                f"{sorted(self.optimizers)}: give one optimizer per phase."
+                f"{sorted(self.names)}: give one optimizer per phase."
             )
-        for key, optimizer in self.optimizers.items():
+        for optimizer in self.optimizers:
             if not optimizer.built:
-                optimizer.build(list(lists[key]))
+                optimizer.build(list(lists[optimizer.name]))
         super().build(var_list)
 
     @property
     def variables(self) -> list[Any]:
-        members = [v for opt in self.optimizers.values() for v in opt.variables]
+        members = [v for opt in self.optimizers for v in opt.variables]
         return self._variables[:] + members
 
     # Members save their own slots through Keras' object walk; saving them here too
@@ -103,15 +117,14 @@ class OptimizerGroup(keras.optimizers.Optimizer):
         if self._variable_lists_fn is None:
             return
         lists = self._variable_lists_fn()
-        for key, optimizer in self.optimizers.items():
-            optimizer.finalize_variable_values(list(lists[key]))
+        for optimizer in self.optimizers:
+            optimizer.finalize_variable_values(list(lists[optimizer.name]))
 
     def get_config(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "optimizers": {
-                key: keras.saving.serialize_keras_object(opt)
-                for key, opt in self.optimizers.items()
+                opt.name: keras.saving.serialize_keras_object(opt) for opt in self.optimizers
             },
         }
 

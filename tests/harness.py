@@ -1,0 +1,110 @@
+"""Shared checks that every mp_keras model runs (see `run_standard_checks`).
+
+Each model's own test file adds only what is special about it: its mathematics and
+invariants.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def to_numpy(x: Any) -> np.ndarray:
+    return np.asarray(keras.ops.convert_to_numpy(x))
+
+
+def check_config_round_trip(model: keras.Model) -> keras.Model:
+    """`from_config(get_config())` rebuilds a model with the same config (JSON-able)."""
+    config = model.get_config()
+    json.dumps(config)  # constructor arguments must be plain values
+    clone = type(model).from_config(config)
+    assert clone.get_config() == config
+    return clone
+
+
+def check_shapes(model: keras.Model, x: np.ndarray, expected: tuple[int | None, ...]) -> None:
+    """Eager output of `model(x)` and the symbolic one on a `keras.Input` have `expected`."""
+    eager = to_numpy(model(x))
+    assert eager.shape == tuple(x.shape[:1]) + tuple(expected[1:]), eager.shape
+    symbolic = model(keras.Input(shape=x.shape[1:], batch_size=None))
+    assert tuple(symbolic.shape) == (None, *expected[1:]), symbolic.shape
+
+
+def check_fit_step(model: keras.Model, x: np.ndarray, y: np.ndarray | None = None) -> dict:
+    """One `fit` epoch of two steps runs and logs finite values."""
+    history = model.fit(x, y, batch_size=max(1, len(x) // 2), epochs=1, verbose=0)
+    logs = {k: v[-1] for k, v in history.history.items()}
+    assert "loss" in logs
+    assert all(np.isfinite(v) for v in logs.values()), logs
+    return logs
+
+
+def check_save_load(model: keras.Model, x: np.ndarray, path: Path, atol: float = 1e-6) -> Any:
+    """A `.keras` round trip gives the same outputs and the same optimizer state."""
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    np.testing.assert_allclose(to_numpy(loaded(x)), to_numpy(model(x)), atol=atol)
+    if getattr(model, "optimizer", None) is not None and model.optimizer.built:
+        before = [to_numpy(v) for v in model.optimizer.variables]
+        after = [to_numpy(v) for v in loaded.optimizer.variables]
+        assert len(before) == len(after)
+        for a, b in zip(before, after):
+            np.testing.assert_allclose(a, b, atol=atol)
+    return loaded
+
+
+def run_standard_checks(
+    make_model: Callable[[], keras.Model],
+    x: np.ndarray,
+    expected_shape: tuple[int | None, ...],
+    tmp_path: Path,
+    y: np.ndarray | None = None,
+    call_input: np.ndarray | None = None,
+) -> keras.Model:
+    """Config round trip, eager and symbolic shapes, one fit step, `.keras` round trip.
+
+    `x` (and `y`) is training data; `call_input` is what `model(...)` takes when that is
+    not the data (a GAN's `call` takes noise).
+    """
+    model = make_model()
+    check_config_round_trip(model)
+    probe = x if call_input is None else call_input
+    check_shapes(model, probe, expected_shape)
+    model.compile()
+    check_fit_step(model, x, y)
+    check_save_load(model, probe, tmp_path / "model.keras")
+    return model
+
+
+def run_python(code: str, backend: str, timeout: int = 300) -> str:
+    """Runs `code` in a fresh Python with `KERAS_BACKEND=backend`; returns its stdout."""
+    env = dict(os.environ, KERAS_BACKEND=backend, PYTHONPATH=str(REPO))
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise AssertionError(f"subprocess on {backend} failed:\n{result.stderr[-3000:]}")
+    return result.stdout
+
+
+def ring_distance(samples: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """Distance of each 2-D sample to the nearest mode centre."""
+    diff = samples[:, None, :] - centres[None, :, :]
+    return np.sqrt((diff**2).sum(-1)).min(axis=1)
