@@ -5,7 +5,7 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("MP_KERAS_ALLOW_DOWNLOAD", "0")
 
-import keras  # noqa: E402
+import keras
 
 
 def pytest_report_header(config):

@@ -157,6 +157,7 @@ def test_single_optimizer_is_cloned_per_phase():
     model.fit(X, epochs=1, batch_size=4, verbose=0)
     a, b = _expected(steps=2, repeat=2)
     np.testing.assert_allclose(to_numpy(model.a), a, rtol=1e-5)
+    np.testing.assert_allclose(to_numpy(model.b), b, rtol=1e-5)
 
 
 def test_compile_rejects_loss_and_wrong_optimizer_keys():

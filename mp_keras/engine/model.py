@@ -156,8 +156,7 @@ class PhasedModel(BaseModel):
         for name in ("sample_weight", "class_weight"):
             if kwargs.get(name) is not None:
                 raise ValueError(
-                    f"{type(self).__name__} trains on its own per-example loss and takes "
-                    f"no {name}."
+                    f"{type(self).__name__} trains on its own per-example loss and takes no {name}."
                 )
         return super().fit(x, *args, **kwargs)
 

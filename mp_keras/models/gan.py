@@ -16,6 +16,25 @@ from mp_keras.models._checks import check_shape, check_values
 GENERATOR_LOSSES = ("non_saturating", "saturating")
 
 
+def discriminator_loss(real_logits: Any, fake_logits: Any) -> Any:
+    """-V(D, G) on a batch: -mean log D(x) - mean log(1 - D(G(z))), from D's logits."""
+    # -log sigmoid(l) = softplus(-l) and -log(1 - sigmoid(l)) = softplus(l), stable for all l.
+    return ops.mean(ops.softplus(-real_logits)) + ops.mean(ops.softplus(fake_logits))
+
+
+def generator_loss(fake_logits: Any, kind: str = "non_saturating") -> Any:
+    """The generator's loss from D's logits on generated samples.
+
+    `"saturating"`: mean log(1 - D(G(z))), the minimax objective itself;
+    `"non_saturating"`: -mean log D(G(z)), Goodfellow et al.'s practical alternative.
+    """
+    if kind == "saturating":
+        return -ops.mean(ops.softplus(fake_logits))
+    if kind == "non_saturating":
+        return ops.mean(ops.softplus(-fake_logits))
+    raise ValueError(f"generator_loss must be one of {GENERATOR_LOSSES}, got {kind!r}.")
+
+
 @keras.saving.register_keras_serializable(package="mp_keras")
 class GAN(PhasedModel):
     """Generative adversarial network trained on the minimax game of Goodfellow et al.
@@ -156,17 +175,12 @@ class GAN(PhasedModel):
         fake = ops.stop_gradient(self.generator(self._noise(ops.shape(x)[0]), training=training))
         real_logits = self.discriminator(x, training=training)
         fake_logits = self.discriminator(fake, training=training)
-        # -log sigmoid(l) = softplus(-l) and -log(1 - sigmoid(l)) = softplus(l).
-        loss = ops.mean(ops.softplus(-real_logits)) + ops.mean(ops.softplus(fake_logits))
+        loss = discriminator_loss(real_logits, fake_logits)
         return loss, {"d_loss": loss}
 
     def _generator_loss(self, x: Any, y: Any, training: bool) -> tuple[Any, dict[str, Any]]:
         fake = self.generator(self._noise(ops.shape(x)[0]), training=training)
-        logits = self.discriminator(fake, training=training)
-        if self.generator_loss == "saturating":
-            loss = -ops.mean(ops.softplus(logits))  # mean log(1 - D(G(z)))
-        else:
-            loss = ops.mean(ops.softplus(-logits))  # mean -log D(G(z))
+        loss = generator_loss(self.discriminator(fake, training=training), self.generator_loss)
         return loss, {"g_loss": loss}
 
     # === Checks and export ===

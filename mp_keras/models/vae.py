@@ -123,16 +123,13 @@ class VAE(PhasedModel):
 
     def reparameterize(self, mean: Any, log_var: Any, seed: Any = None) -> Any:
         """z = mu + sigma * eps with eps ~ N(0, I), differentiable in mu and sigma."""
-        eps = keras.random.normal(
-            ops.shape(mean), seed=self.seed_generator if seed is None else seed
-        )
+        mean, log_var = ops.convert_to_tensor(mean), ops.convert_to_tensor(log_var)
+        eps = keras.random.normal(ops.shape(mean), dtype=mean.dtype, seed=self._seed(seed))
         return mean + ops.exp(0.5 * log_var) * eps
 
     def sample(self, num: int, seed: int | None = None) -> Any:
         """Decoder means for `num` latents drawn from the prior N(0, I)."""
-        z = keras.random.normal(
-            (int(num), self.latent_dim), seed=self.seed_generator if seed is None else seed
-        )
+        z = keras.random.normal((int(num), self.latent_dim), seed=self._seed(seed))
         return self.decode(z)
 
     def _seed(self, seed: int | None) -> Any:

@@ -1,0 +1,149 @@
+"""The `mp-keras` command: a thin layer over `mp_keras.training`, `export` and `benchmark`.
+
+Keras reads `KERAS_BACKEND` once, when it is first imported, so this module imports
+nothing from Keras until `--backend` has been applied.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mp-keras",
+        description="Machine Perception course models on TensorFlow, JAX and PyTorch.",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        help="Keras backend (default: $KERAS_BACKEND, else tensorflow).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("list", help="list the models and datasets")
+
+    train = sub.add_parser("train", help="train a model and save it with metrics and a figure")
+    train.add_argument("model", help="model name (see `mp-keras list`)")
+    train.add_argument("--dataset", help="dataset name (default: the model's own)")
+    train.add_argument("--epochs", type=int, help="epochs (default: the model's recipe)")
+    train.add_argument("--batch-size", type=int, help="batch size (default: the recipe's)")
+    train.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    train.add_argument("--out", default=None, help="output folder (default: runs/MODEL)")
+    train.add_argument(
+        "--export",
+        action="store_true",
+        help="also export to OUT/export (SavedModel, model.tflite, manifest.json)",
+    )
+
+    evaluate = sub.add_parser("evaluate", help="print a saved model's metrics as JSON")
+    evaluate.add_argument("model_file", help="a .keras file")
+    evaluate.add_argument("--dataset", required=True, help="dataset name")
+    evaluate.add_argument("--split", default="test", help="train or test (default: test)")
+
+    sample = sub.add_parser("sample", help="draw samples from a saved generative model")
+    sample.add_argument("model_file", help="a .keras file")
+    sample.add_argument("--num", type=int, default=64, help="number of samples (default: 64)")
+    sample.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    sample.add_argument("--out", default="samples.png", help="PNG path (default: samples.png)")
+
+    export = sub.add_parser("export", help="export to SavedModel and TFLite, checked for parity")
+    export.add_argument("model_file", help="a .keras file (trained on any backend)")
+    export.add_argument("--out", required=True, help="output folder")
+    export.add_argument("--tolerance", type=float, default=1e-4, help="max abs difference")
+
+    bench = sub.add_parser("benchmark", help="steps/s of the engine vs Keras' own trainer")
+    bench.add_argument("--steps", type=int, default=300, help="timed steps per run")
+    bench.add_argument("--repeats", type=int, default=3, help="runs per trainer")
+    bench.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated")
+    bench.add_argument("--out", default=None, help="also write the Markdown table here")
+    return parser
+
+
+def _set_backend(backend: str | None) -> None:
+    if backend is None:
+        return
+    if "keras" in sys.modules and os.environ.get("KERAS_BACKEND", "tensorflow") != backend:
+        raise SystemExit(f"Keras is already imported with another backend; cannot use {backend}.")
+    os.environ["KERAS_BACKEND"] = backend
+
+
+def _list() -> None:
+    from mp_keras.data import list_datasets
+    from mp_keras.registry import RECIPES
+
+    print("Models:")
+    for recipe in RECIPES.values():
+        print(
+            f"  {recipe.name:<8} {recipe.summary} (notes {recipe.chapter}; "
+            f"default dataset {recipe.dataset})"
+        )
+    print("Datasets:")
+    for name, description in list_datasets().items():
+        print(f"  {name:<20} {description}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `mp-keras` console script."""
+    args = _parser().parse_args(argv)
+    _set_backend(args.backend)
+    try:
+        if args.command == "list":
+            _list()
+        elif args.command == "train":
+            from mp_keras.training import train
+
+            out = args.out or os.path.join("runs", args.model)
+            metrics = train(
+                args.model,
+                out,
+                dataset=args.dataset,
+                epochs=args.epochs,
+                batch_size=args.batch_size,
+                seed=args.seed,
+            )
+            summary = {k: v for k, v in metrics.items() if k != "history"}
+            print(json.dumps(summary, indent=2))
+            print(f"Wrote {out}/model.keras, metrics.json, a PNG and TensorBoard logs.")
+            if args.export:
+                from mp_keras.export import export_model
+
+                export_model(os.path.join(out, "model.keras"), os.path.join(out, "export"))
+                print(f"Exported to {out}/export: saved_model/, model.tflite, manifest.json.")
+        elif args.command == "evaluate":
+            from mp_keras.training import evaluate
+
+            print(json.dumps(evaluate(args.model_file, args.dataset, split=args.split), indent=2))
+        elif args.command == "sample":
+            from mp_keras.training import sample
+
+            sample(args.model_file, args.out, num=args.num, seed=args.seed)
+            print(f"Wrote {args.out}")
+        elif args.command == "export":
+            from mp_keras.export import export_model
+
+            manifest = export_model(args.model_file, args.out, tolerance=args.tolerance)
+            print(json.dumps(manifest, indent=2))
+        elif args.command == "benchmark":
+            from mp_keras.benchmark import run_benchmark
+
+            backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+            table = run_benchmark(backends, steps=args.steps, repeats=args.repeats)
+            print(table)
+            if args.out:
+                with open(args.out, "w") as f:
+                    f.write(table + "\n")
+    except (ValueError, FileNotFoundError, RuntimeError) as error:
+        print(f"mp-keras: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

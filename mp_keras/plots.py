@@ -1,0 +1,104 @@
+"""PNG figures of what a model does: samples, reconstructions, predictions."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import keras
+import numpy as np
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; no display on servers and CI
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _as_images(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype="float32")
+    if x.ndim == 4 and x.shape[-1] == 1:
+        x = x[..., 0]
+    return x
+
+
+def _image_row(axes: Any, images: np.ndarray, titles: list[str] | None = None) -> None:
+    for i, ax in enumerate(axes):
+        ax.axis("off")
+        if i < len(images):
+            ax.imshow(np.clip(images[i], 0, 1), cmap="gray", vmin=0, vmax=1)
+            if titles:
+                ax.set_title(titles[i], fontsize=8)
+
+
+def save_image_grid(
+    rows: dict[str, np.ndarray], path: str | os.PathLike, titles: dict[str, list[str]] | None = None
+) -> None:
+    """Saves labelled rows of grayscale images (values in [0, 1]) as a PNG."""
+    plt = _pyplot()
+    rows = {name: _as_images(images) for name, images in rows.items()}
+    cols = max(len(images) for images in rows.values())
+    fig, axes = plt.subplots(len(rows), cols, figsize=(cols * 0.9, len(rows) * 1.1), squeeze=False)
+    for (name, images), ax_row in zip(rows.items(), axes):
+        _image_row(ax_row, images, (titles or {}).get(name))
+        ax_row[0].text(-0.3, 0.5, name, transform=ax_row[0].transAxes, ha="right", va="center")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def save_scatter(
+    samples: np.ndarray,
+    path: str | os.PathLike,
+    data: np.ndarray | None = None,
+    title: str = "samples",
+) -> None:
+    """Saves 2-D samples (and the data, in grey, behind them) as a PNG."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    if data is not None:
+        ax.scatter(data[:, 0], data[:, 1], s=3, c="0.75", label="data")
+    ax.scatter(samples[:, 0], samples[:, 1], s=3, c="tab:red", label="model")
+    ax.set_aspect("equal")
+    ax.set_title(title)
+    ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def save_model_figure(
+    model: keras.Model,
+    path: str | os.PathLike,
+    x: np.ndarray,
+    y: np.ndarray | None = None,
+    num: int = 16,
+    seed: int = 0,
+) -> None:
+    """The figure `mp-keras train` writes: samples (and reconstructions) or predictions.
+
+    Generative models with `sample` get a grid of samples (a scatter plot for 2-D data);
+    models with `encode` add a row of inputs and a row of their reconstructions;
+    classifiers get test images titled with predicted and true labels.
+    """
+    points = x.ndim == 2 and x.shape[1] == 2  # 2-D densities are shown as point clouds
+    if hasattr(model, "sample"):
+        samples = keras.ops.convert_to_numpy(model.sample(1000 if points else num, seed))
+        if points:
+            save_scatter(samples, path, data=x[:1000], title=f"{type(model).__name__} samples")
+            return
+        x = np.asarray(x[:num])
+        rows = {"samples": samples[:num]}
+        if hasattr(model, "encode"):
+            rows["inputs"] = x
+            rows["reconstructions"] = keras.ops.convert_to_numpy(model(x))
+        save_image_grid(rows, path)
+        return
+    x = np.asarray(x[:num])
+    predicted = keras.ops.convert_to_numpy(model(x)).argmax(axis=-1)
+    truth = predicted if y is None else y[:num]
+    titles = [f"{p} ({int(t)})" for p, t in zip(predicted, truth)]
+    save_image_grid({"predicted (true)": x}, path, titles={"predicted (true)": titles})

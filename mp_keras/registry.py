@@ -1,0 +1,139 @@
+"""Model registry: each model's builder, default dataset and training recipe.
+
+The command line offers exactly these names; `mp-keras train NAME` uses the recipe's
+dataset, epochs, batch size and optimizer unless told otherwise.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import keras
+
+from mp_keras.data import DatasetInfo
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """How to build and train one model of the collection.
+
+    Args:
+        name: str. Command-line name.
+        chapter: str. Section of the course notes.
+        summary: str. One line for `mp-keras list`.
+        kind: str. `"classifier"` or `"generative"`.
+        build: callable `(info, seed) -> keras.Model` for a dataset's `DatasetInfo`.
+        optimizer: callable returning what `model.compile(optimizer=...)` takes.
+        dataset: str. Default dataset name.
+        epochs: int. Default number of epochs.
+        batch_size: int. Default batch size.
+    """
+
+    name: str
+    chapter: str
+    summary: str
+    kind: str
+    build: Callable[[DatasetInfo, int | None], keras.Model]
+    optimizer: Callable[[], Any]
+    dataset: str
+    epochs: int
+    batch_size: int
+
+
+def _mlp(info: DatasetInfo, seed: int | None) -> keras.Model:
+    from mp_keras.models import MLP
+
+    if not info.num_classes:
+        raise ValueError(f"MLP is a classifier and needs labels; dataset {info.name!r} has none.")
+    return MLP(input_shape=info.shape, num_classes=info.num_classes, hidden_units=(128,))
+
+
+def _vae(info: DatasetInfo, seed: int | None) -> keras.Model:
+    from mp_keras.models import VAE
+
+    likelihood = "bernoulli" if info.binary else "gaussian"
+    return VAE(
+        input_shape=info.shape,
+        latent_dim=4,
+        hidden_units=(256, 128),
+        likelihood=likelihood,
+        seed=seed,
+    )
+
+
+def _gan(info: DatasetInfo, seed: int | None) -> keras.Model:
+    from mp_keras.models import GAN
+
+    images = len(info.shape) > 1
+    lo, hi = info.value_range
+    return GAN(
+        data_shape=info.shape,
+        latent_dim=16 if images else 2,
+        generator_units=(256, 256) if images else (128, 128),
+        discriminator_units=(256, 256) if images else (128, 128),
+        output_activation="sigmoid" if images and lo >= 0 and hi <= 1 else "linear",
+        seed=seed,
+    )
+
+
+def _gan_optimizers() -> dict[str, Any]:
+    # Radford et al. 2016: Adam with beta_1 = 0.5 keeps the adversarial game stable.
+    return {
+        "discriminator": keras.optimizers.Adam(1e-3, beta_1=0.5),
+        "generator": keras.optimizers.Adam(1e-3, beta_1=0.5),
+    }
+
+
+RECIPES: dict[str, Recipe] = {
+    recipe.name: recipe
+    for recipe in [
+        Recipe(
+            name="mlp",
+            chapter="1.1",
+            summary="Multilayer perceptron classifier",
+            kind="classifier",
+            build=_mlp,
+            optimizer=lambda: keras.optimizers.Adam(1e-3),
+            dataset="digits",
+            epochs=30,
+            batch_size=64,
+        ),
+        Recipe(
+            name="vae",
+            chapter="5.3",
+            summary="Variational autoencoder (Bernoulli or Gaussian decoder)",
+            kind="generative",
+            build=_vae,
+            optimizer=lambda: keras.optimizers.Adam(1e-3),
+            dataset="digits_binarized",
+            epochs=100,
+            batch_size=64,
+        ),
+        Recipe(
+            name="gan",
+            chapter="8",
+            summary="Generative adversarial network (minimax, k discriminator steps)",
+            kind="generative",
+            build=_gan,
+            optimizer=_gan_optimizers,
+            dataset="ring",
+            epochs=30,
+            batch_size=128,
+        ),
+    ]
+}
+
+
+def get_recipe(name: str) -> Recipe:
+    """The recipe registered under `name`.
+
+    Example:
+    >>> get_recipe("vae").dataset
+    'digits_binarized'
+    """
+    key = name.lower()
+    if key not in RECIPES:
+        raise ValueError(f"Unknown model {name!r}; available: {', '.join(sorted(RECIPES))}.")
+    return RECIPES[key]
