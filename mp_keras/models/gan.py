@@ -81,7 +81,7 @@ class GAN(PhasedModel):
     >>> history = gan.fit(x, epochs=1, batch_size=32, verbose=0)
     >>> sorted(history.history)
     ['d_loss', 'g_loss', 'loss']
-    >>> gan.sample(5, seed=1).shape
+    >>> tuple(gan.sample(5, seed=1).shape)
     (5, 2)
     """
 

@@ -54,7 +54,7 @@ class VAE(PhasedModel):
     >>> history = vae.fit(x, epochs=1, batch_size=32, verbose=0)
     >>> sorted(history.history)
     ['elbo', 'kl', 'loss', 'reconstruction']
-    >>> vae.sample(3, seed=1).shape
+    >>> tuple(vae.sample(3, seed=1).shape)
     (3, 8, 8, 1)
     """
 
