@@ -55,16 +55,21 @@ def save_scatter(
     path: str | os.PathLike,
     data: np.ndarray | None = None,
     title: str = "samples",
+    labels: np.ndarray | None = None,
 ) -> None:
-    """Saves 2-D samples (and the data, in grey, behind them) as a PNG."""
+    """Saves 2-D points as a PNG: model samples in red over the data in grey, or
+    points coloured by `labels` (e.g. a classifier's predictions)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
     if data is not None:
         ax.scatter(data[:, 0], data[:, 1], s=3, c="0.75", label="data")
-    ax.scatter(samples[:, 0], samples[:, 1], s=3, c="tab:red", label="model")
+    if labels is None:
+        ax.scatter(samples[:, 0], samples[:, 1], s=3, c="tab:red", label="model")
+        ax.legend(loc="upper right", fontsize=8)
+    else:
+        ax.scatter(samples[:, 0], samples[:, 1], s=3, c=labels, cmap="tab10")
     ax.set_aspect("equal")
     ax.set_title(title)
-    ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -96,6 +101,11 @@ def save_model_figure(
             rows["inputs"] = x
             rows["reconstructions"] = keras.ops.convert_to_numpy(model(x))
         save_image_grid(rows, path)
+        return
+    if points:
+        predicted = keras.ops.convert_to_numpy(model(x[:1000])).argmax(axis=-1)
+        title = f"{type(model).__name__}: predicted classes"
+        save_scatter(x[:1000], path, title=title, labels=predicted)
         return
     x = np.asarray(x[:num])
     predicted = keras.ops.convert_to_numpy(model(x)).argmax(axis=-1)
