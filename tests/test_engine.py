@@ -248,3 +248,66 @@ def test_backup_and_restore_resumes_with_optimizer_state(tmp_path):
     a, b = _expected(steps=8, repeat=2)
     np.testing.assert_allclose(to_numpy(fresh.a), a, rtol=1e-5)
     np.testing.assert_allclose(to_numpy(fresh.b), b, rtol=1e-5)
+
+
+@keras.saving.register_keras_serializable(package="mp_keras_tests")
+class RuleToy(PhasedModel):
+    """w follows an explicit rule (w <- w + mean(x)); v descends (v - w)^2 by SGD."""
+
+    def __init__(self, with_gradient_phase: bool = True, **kwargs):
+        super().__init__(**kwargs)
+        self.with_gradient_phase = with_gradient_phase
+        self.w = self.add_weight(shape=(), initializer="zeros", name="w", trainable=False)
+        self.v = self.add_weight(shape=(), initializer="zeros", name="v")
+        self.built = True
+
+    def call(self, x):
+        return x * self.w + self.v
+
+    def phases(self):
+        rule = Phase(
+            "rule",
+            [self.w],
+            lambda x, y, training: (ops.square(self.w), {}),
+            update=lambda x, y: [self.w + ops.mean(x)],
+        )
+        descent = Phase("descent", [self.v], lambda x, y, t: (ops.square(self.v - self.w), {}))
+        return [rule, descent] if self.with_gradient_phase else [rule]
+
+    def get_config(self):
+        return {**super().get_config(), "with_gradient_phase": self.with_gradient_phase}
+
+
+def test_rule_phases_assign_their_update():
+    x = np.ones((8, 1), "float32")
+    model = RuleToy()
+    model.compile(optimizer=keras.optimizers.SGD(0.25))
+    history = model.fit(x, epochs=3, batch_size=4, verbose=0)  # 6 steps
+    w, v = 0.0, 0.0
+    for _ in range(6):
+        w += 1.0
+        v -= 0.25 * 2 * (v - w)
+    np.testing.assert_allclose(to_numpy(model.w), w)
+    np.testing.assert_allclose(to_numpy(model.v), v, rtol=1e-6)
+    assert history.history["loss"][0] > 0
+
+    rule_only = RuleToy(with_gradient_phase=False)
+    rule_only.compile()
+    rule_only.fit(x, epochs=2, batch_size=8, verbose=0)
+    np.testing.assert_allclose(to_numpy(rule_only.w), 2.0)
+    assert int(to_numpy(rule_only.optimizer.iterations)) == 2
+    with pytest.raises(ValueError, match="takes no optimizer"):
+        RuleToy(with_gradient_phase=False).compile(optimizer="sgd")
+
+
+def test_value_and_gradients_and_jacobian():
+    from mp_keras.engine import jacobian, value_and_gradients
+
+    a = np.array([[1.0, 2.0], [3.0, 4.0]], "float32")
+    value, (grad_x, grad_w) = value_and_gradients(
+        lambda x, w: ops.sum(ops.matmul(x, w) ** 2), [a, np.eye(2, dtype="float32")]
+    )
+    assert value == pytest.approx(30.0)
+    np.testing.assert_allclose(grad_x, 2 * a)
+    np.testing.assert_allclose(grad_w, 2 * a.T @ a)
+    np.testing.assert_allclose(jacobian(lambda v: ops.matmul(a, v), np.ones(2)), a)

@@ -5,8 +5,16 @@
 mp_keras that branches on the backend.
 """
 
+from mp_keras.engine.autodiff import jacobian, value_and_gradients
 from mp_keras.engine.model import BaseModel, PhasedModel
 from mp_keras.engine.optimizer_group import OptimizerGroup
 from mp_keras.engine.phase import Phase
 
-__all__ = ["BaseModel", "OptimizerGroup", "Phase", "PhasedModel"]
+__all__ = [
+    "BaseModel",
+    "OptimizerGroup",
+    "Phase",
+    "PhasedModel",
+    "jacobian",
+    "value_and_gradients",
+]

@@ -42,14 +42,19 @@ class _Values:
                 self._by_id[id(variable)] = value
 
 
-def _run_phase_loss(model, phase, values, params, x, y, training):
-    """The phase's loss with its variables set to `params`, and the state it changed."""
+def _run_phase_loss(model, phase, values, params, x, y, training, rule=False):
+    """The phase's loss with its variables set to `params`, and the state it changed.
+
+    With `rule=True` (rule phases), also the new values of the phase's variables.
+    """
     model_variables = model.trainable_variables + model.non_trainable_variables
     mapping = dict(zip(map(id, model_variables), zip(model_variables, values.get(model_variables))))
     for variable, value in zip(phase.variables, params):
         mapping[id(variable)] = (variable, value)
     with keras.StatelessScope(state_mapping=list(mapping.values())) as scope:
         loss, logs = phase.loss(x, y, training)
+        if rule:
+            logs = (logs, list(phase.update(x, y)))
     changed = {}
     for variable in model.non_trainable_variables:
         value = scope.get_current_value(variable)
@@ -89,13 +94,20 @@ def train_step(model: Any, state: Any, data: Any) -> tuple[dict[str, Any], Any]:
 
     total, logs = 0.0, {}
     for phase in model.phases():
-        optimizer = model.optimizer_for(phase.name)
         variables = list(phase.variables)
         grad_fn = jax.value_and_grad(
             lambda params, phase=phase: _run_phase_loss(model, phase, values, params, x, y, True),
             has_aux=True,
         )
         for _ in range(phase.repeat):
+            if not phase.uses_gradients:
+                loss, ((phase_logs, new_params), changed) = _run_phase_loss(
+                    model, phase, values, values.get(variables), x, y, True, rule=True
+                )
+                values.update(changed)
+                values.put(variables, new_params)
+                continue
+            optimizer = model.optimizer_for(phase.name)
             (loss, (phase_logs, changed)), grads = grad_fn(values.get(variables))
             values.update(changed)
             new_params, new_slots = optimizer.stateless_apply(

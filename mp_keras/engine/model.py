@@ -128,14 +128,25 @@ class PhasedModel(BaseModel):
                 f"{type(self).__name__} defines its own loss and logged values in its "
                 "training phases; compile() takes no `loss` or `metrics`."
             )
-        names = [phase.name for phase in self.phases()]
-        if len(set(names)) != len(names):
-            raise ValueError(f"Phase names must be unique, got {names}.")
-        if optimizer is None:
+        phases = self.phases()
+        if len({phase.name for phase in phases}) != len(phases):
+            raise ValueError(f"Phase names must be unique, got {[p.name for p in phases]}.")
+        names = [phase.name for phase in phases if phase.uses_gradients]
+        if not names:
+            # Rule phases only: Keras still needs an optimizer object (JAX threads its
+            # variables); an empty group just counts the steps.
+            if optimizer is not None and not isinstance(optimizer, OptimizerGroup):
+                raise ValueError(
+                    f"{type(self).__name__} trains by its update rule and takes no optimizer."
+                )
+            optimizer = OptimizerGroup({})
+        elif optimizer is None:
             optimizer = self.default_optimizer()
-        if len(names) > 1 or isinstance(optimizer, (Mapping, OptimizerGroup)):
+        if len(names) != 1 or isinstance(optimizer, (Mapping, OptimizerGroup)):
             optimizer = _as_group(optimizer, names)
-            optimizer.attach(lambda: {p.name: list(p.variables) for p in self.phases()})
+            optimizer.attach(
+                lambda: {p.name: list(p.variables) for p in self.phases() if p.uses_gradients}
+            )
         super().compile(optimizer=optimizer, **kwargs)
 
     def optimizer_for(self, phase_name: str) -> keras.optimizers.Optimizer:

@@ -27,6 +27,9 @@ class OptimizerGroup(keras.optimizers.Optimizer):
     steps (a GAN with k discriminator steps per generator step adds 1 per step, while
     its discriminator optimizer's own `iterations` adds k).
 
+    A model whose phases are all rule phases gets an empty group, which only counts
+    steps.
+
     Args:
         optimizers: dict. Phase name to optimizer (instance, name or config).
         name: str. Defaults to `"optimizer_group"`.
@@ -45,8 +48,6 @@ class OptimizerGroup(keras.optimizers.Optimizer):
     ) -> None:
         kwargs.pop("learning_rate", None)  # present in configs of the base class
         super().__init__(learning_rate=0.0, name=name, **kwargs)
-        if not optimizers:
-            raise ValueError("OptimizerGroup needs at least one optimizer.")
         members = [keras.optimizers.get(opt) for opt in optimizers.values()]
         if len({id(opt) for opt in members}) != len(members):
             raise ValueError("Each phase needs its own optimizer instance; got one twice.")

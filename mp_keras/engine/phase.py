@@ -1,4 +1,4 @@
-"""A training phase: which variables one optimizer updates, from which loss."""
+"""A training phase: which variables change, by gradient descent on a loss or by a rule."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 LossFn = Callable[..., tuple[Any, dict[str, Any]]]
+UpdateFn = Callable[..., Sequence[Any]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -18,6 +19,11 @@ class Phase:
     its own optimizer (the one compiled under `name`) update them. A VAE has one phase;
     a GAN has a discriminator phase repeated k times and then a generator phase.
 
+    A phase with an `update` function is a *rule* phase instead: no gradient and no
+    optimizer; the engine assigns the new values the rule returns (the perceptron's
+    learning rule, for example). Its `loss` is still computed, before the update, for
+    the logs and for `evaluate`.
+
     Args:
         name: str. The phase's name, also the key of its optimizer in
             `model.compile(optimizer={name: ...})` when a model has several phases.
@@ -27,12 +33,19 @@ class Phase:
             scalars averaged over the epoch and shown in the progress bar.
         repeat: int. How many updates this phase makes per training step (on the same
             batch; random draws inside the loss differ each time). Defaults to 1.
+        update: callable `update(x, y) -> new values` (one per variable, same order),
+            or None for a gradient phase. Defaults to None.
     """
 
     name: str
     variables: Sequence[Any]
     loss: LossFn
     repeat: int = 1
+    update: UpdateFn | None = None
+
+    @property
+    def uses_gradients(self) -> bool:
+        return self.update is None
 
     def __post_init__(self) -> None:
         if not isinstance(self.repeat, int) or self.repeat < 1:

@@ -15,14 +15,18 @@ def train_step(model: Any, data: Any) -> dict[str, Any]:
     check_no_sample_weight(model, sample_weight)
     total, logs = 0.0, {}
     for phase in model.phases():
-        optimizer = model.optimizer_for(phase.name)
         variables = list(phase.variables)
         for _ in range(phase.repeat):
+            if not phase.uses_gradients:
+                loss, phase_logs = phase.loss(x, y, True)
+                for variable, value in zip(variables, phase.update(x, y)):
+                    variable.assign(value)
+                continue
             with tf.GradientTape() as tape:
                 loss, phase_logs = phase.loss(x, y, True)
             grads = tape.gradient(loss, variables)
             grads = [tf.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]
-            optimizer.apply(grads, variables)
+            model.optimizer_for(phase.name).apply(grads, variables)
         total += loss
         logs.update(phase_logs)
     finish_step(model, total, logs, batch_size_of(x))

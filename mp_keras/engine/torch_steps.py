@@ -15,17 +15,22 @@ def train_step(model: Any, data: Any) -> dict[str, Any]:
     check_no_sample_weight(model, sample_weight)
     total, logs = 0.0, {}
     for phase in model.phases():
-        optimizer = model.optimizer_for(phase.name)
         variables = list(phase.variables)
         tensors = [v.value for v in variables]
         for _ in range(phase.repeat):
+            if not phase.uses_gradients:
+                with torch.no_grad():
+                    loss, phase_logs = phase.loss(x, y, True)
+                    for variable, value in zip(variables, phase.update(x, y)):
+                        variable.assign(value)
+                continue
             loss, phase_logs = phase.loss(x, y, True)
             # autograd.grad, not backward(): only this phase's gradients are computed and
             # nothing accumulates in .grad between phases.
             grads = torch.autograd.grad(loss, tensors, allow_unused=True)
             grads = [torch.zeros_like(t) if g is None else g for g, t in zip(grads, tensors)]
             with torch.no_grad():
-                optimizer.apply(grads, variables)
+                model.optimizer_for(phase.name).apply(grads, variables)
         total += loss.detach()
         logs.update(phase_logs)
     with torch.no_grad():

@@ -1,0 +1,71 @@
+"""Gradients of backend-free functions, for tests, tools and the course's derivations.
+
+The engine is the only package that branches on the backend; these two functions let
+model-side code (and the tests that check the notes' backward formulas against automatic
+differentiation) ask for derivatives without importing a backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import keras
+import numpy as np
+
+
+def value_and_gradients(fn: Callable[..., Any], inputs: Sequence[Any]) -> tuple[Any, list[Any]]:
+    """The scalar `fn(*inputs)` and its gradients with respect to each input (NumPy).
+
+    Example:
+    >>> import numpy as np
+    >>> value, (g,) = value_and_gradients(lambda x: keras.ops.sum(x**2), [np.array([1.0, 2.0])])
+    >>> float(value), g.tolist()
+    (5.0, [2.0, 4.0])
+    """
+    backend = keras.backend.backend()
+    arrays = [np.asarray(x, dtype="float32") for x in inputs]
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        tensors = [tf.constant(a) for a in arrays]
+        with tf.GradientTape() as tape:
+            tape.watch(tensors)
+            value = fn(*tensors)
+        grads = tape.gradient(value, tensors)
+        grads = [tf.zeros_like(t) if g is None else g for g, t in zip(grads, tensors)]
+    elif backend == "jax":
+        import jax
+
+        value, grads = jax.value_and_grad(lambda *xs: fn(*xs), argnums=tuple(range(len(arrays))))(
+            *arrays
+        )
+    elif backend == "torch":
+        import torch
+
+        tensors = [torch.tensor(a, requires_grad=True) for a in arrays]
+        value = fn(*tensors)
+        grads = torch.autograd.grad(value, tensors, allow_unused=True)
+        grads = [torch.zeros_like(t) if g is None else g for g, t in zip(grads, tensors)]
+    else:
+        raise RuntimeError(f"No gradients on backend {backend!r}.")
+    return keras.ops.convert_to_numpy(value), [keras.ops.convert_to_numpy(g) for g in grads]
+
+
+def jacobian(fn: Callable[[Any], Any], x: Any) -> np.ndarray:
+    """The Jacobian d fn(x) / dx as a NumPy array of shape `fn(x).shape + x.shape`.
+
+    Built one output component at a time, so meant for small problems.
+
+    Example:
+    >>> import numpy as np
+    >>> jacobian(lambda v: 3.0 * v, np.ones(2)).tolist()
+    [[3.0, 0.0], [0.0, 3.0]]
+    """
+    x = np.asarray(x, dtype="float32")
+    out_shape = tuple(keras.ops.convert_to_numpy(fn(keras.ops.convert_to_tensor(x))).shape)
+    rows = []
+    for index in np.ndindex(*out_shape):
+        _, (grad,) = value_and_gradients(lambda v, i=index: fn(v)[i], [x])
+        rows.append(grad)
+    return np.stack(rows).reshape(out_shape + x.shape)
