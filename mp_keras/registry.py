@@ -23,7 +23,8 @@ class Recipe:
         name: str. Command-line name.
         chapter: str. Section of the course notes.
         summary: str. One line for `mp-keras list`.
-        kind: str. `"classifier"` or `"generative"`.
+        kind: str. `"generative"` (learns from x alone), or a supervised kind
+            (`"classifier"`, `"segmentation"`, `"sequence"`) trained on (x, y).
         build: callable `(info, seed) -> keras.Model` for a dataset's `DatasetInfo`.
         optimizer: callable returning what `model.compile(optimizer=...)` takes.
         dataset: str. Default dataset name.

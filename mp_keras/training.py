@@ -25,7 +25,8 @@ def _load_split(name: str, split: str, seed: int) -> datasets.Dataset:
 
 
 def _inputs(dataset: datasets.Dataset, kind: str) -> tuple[np.ndarray, np.ndarray | None]:
-    return dataset.x, (dataset.y if kind == "classifier" else None)
+    """Generative models learn from x alone; every other kind is supervised by y."""
+    return dataset.x, (None if kind == "generative" else dataset.y)
 
 
 def train(

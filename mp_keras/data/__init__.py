@@ -20,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+from mp_keras.data import sequences, shapes, toys
 from mp_keras.data.embedded import (
     EMBEDDED_DATASETS,
     MOONS_MEAN,
@@ -30,6 +31,7 @@ from mp_keras.data.embedded import (
     SPLITS,
     Dataset,
     DatasetInfo,
+    check_split,
     load_embedded,
     ring_centres,
 )
@@ -86,7 +88,16 @@ def list_datasets() -> dict[str, str]:
         >>> "digits" in names, "tfds:NAME" in names
         (True, True)
     """
-    return {**EMBEDDED_DATASETS, **_PREFIXED_DATASETS}
+    return {**EMBEDDED_DATASETS, **_generated_descriptions(), **_PREFIXED_DATASETS}
+
+
+def _generated() -> dict:
+    """Generated datasets of later chapters, each module registering its own names."""
+    return {**toys.DATASETS, **shapes.DATASETS, **sequences.DATASETS}
+
+
+def _generated_descriptions() -> dict[str, str]:
+    return {name: description for name, (_, description) in _generated().items()}
 
 
 def load(
@@ -133,6 +144,9 @@ def load(
             return load_idx(images, labels or None, split, num_examples=num_examples, name=name)
     if name in EMBEDDED_DATASETS:
         return load_embedded(name, split, seed=seed, num_examples=num_examples)
+    if name in _generated():
+        loader, _ = _generated()[name]
+        return loader(name, check_split(split), seed, num_examples)
     raise ValueError(
         f"Unknown dataset {name!r}. Available: {', '.join(list_datasets())} "
         "(replace NAME, PATH, IMAGES and LABELS with a TFDS name or file paths)."

@@ -6,7 +6,8 @@ toy sets (``ring``, ``moons``) are generated on the fly. This module also define
 so that every source produces arrays with the same conventions:
 
 * ``x`` is float32 with shape ``(N, *info.shape)``; images carry a trailing channel axis.
-* ``y`` is int32 with shape ``(N,)``, or ``None`` for unlabeled data.
+* ``y`` is int32 with shape ``(N,)`` (class labels) or ``(N, ...)`` (per-example targets
+  such as segmentation masks or target sequences), or ``None`` for unlabeled data.
 * ``split`` is one of ``"train"``, ``"test"`` or ``"all"``.
 """
 
@@ -74,7 +75,8 @@ class Dataset:
 
     Attributes:
         x: float32 array of shape ``(N, *info.shape)``.
-        y: int32 labels of shape ``(N,)``, or ``None`` when the data is unlabeled.
+        y: int32 labels of shape ``(N,)``, per-example integer targets of shape ``(N, ...)``
+            (segmentation masks, target sequences), or ``None`` when the data is unlabeled.
         info: Description of the dataset.
 
     Example:
@@ -98,9 +100,9 @@ class Dataset:
                 f"but info.shape is {self.info.shape}."
             )
         if self.y is not None:
-            if self.y.dtype != np.int32 or self.y.shape != self.x.shape[:1]:
+            if self.y.dtype != np.int32 or self.y.shape[:1] != self.x.shape[:1]:
                 raise ValueError(
-                    f"Dataset.y must be int32 with shape {self.x.shape[:1]}, "
+                    f"Dataset.y must be int32 with {self.x.shape[0]} rows, "
                     f"got {self.y.dtype} with shape {self.y.shape}."
                 )
 
