@@ -1,0 +1,1 @@
+"""Reusable building blocks, one topic per file."""
