@@ -7,7 +7,12 @@ from typing import Any
 import keras
 import torch
 
-from mp_keras.engine.common import batch_size_of, check_no_sample_weight, finish_step
+from mp_keras.engine.common import (
+    batch_size_of,
+    check_no_sample_weight,
+    finish_step,
+    stateful_test_step,
+)
 
 
 def train_step(model: Any, data: Any) -> dict[str, Any]:
@@ -39,13 +44,5 @@ def train_step(model: Any, data: Any) -> dict[str, Any]:
 
 
 def test_step(model: Any, data: Any) -> dict[str, Any]:
-    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-    check_no_sample_weight(model, sample_weight)
-    total, logs = 0.0, {}
     with torch.no_grad():
-        for phase in model.phases():
-            loss, phase_logs = phase.loss(x, y, False)
-            total += loss
-            logs.update(phase_logs)
-        model.update_trackers(total, logs, batch_size_of(x))
-        return model.metrics_result()
+        return stateful_test_step(model, data)
