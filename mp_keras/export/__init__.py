@@ -14,13 +14,8 @@ Example:
 True
 """
 
-from mp_keras.export.exporter import (
-    MANIFEST_NAME,
-    SAVED_MODEL_DIR,
-    TFLITE_NAME,
-    ExportParityError,
-    export_model,
-)
+from mp_keras.export.artifacts import MANIFEST_NAME, SAVED_MODEL_DIR, TFLITE_NAME
+from mp_keras.export.exporter import ExportParityError, export_model
 
 __all__ = [
     "MANIFEST_NAME",

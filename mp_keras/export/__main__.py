@@ -17,6 +17,9 @@ import json
 import sys
 from collections.abc import Sequence
 
+from mp_keras.export.exporter import ExportParityError, export_model
+from mp_keras.export.worker import run_worker
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -59,10 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         The exit status.
     """
     args = _parser().parse_args(argv)
-    from mp_keras.export import exporter
-
     if args.worker_result:
-        return exporter.run_worker(
+        return run_worker(
             args.model_path,
             args.out_dir,
             tolerance=args.tolerance,
@@ -75,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             samples_path=args.worker_samples or args.worker_result + ".npz",
         )
     try:
-        manifest = exporter.export_model(
+        manifest = export_model(
             args.model_path,
             args.out_dir,
             tolerance=args.tolerance,
@@ -83,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             seed=args.seed,
             imports=args.imports,
         )
-    except exporter.ExportParityError as error:
+    except ExportParityError as error:
         if error.manifest is not None:
             print(json.dumps(error.manifest, indent=2))
         print(f"error: {error}", file=sys.stderr)
