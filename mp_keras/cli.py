@@ -58,6 +58,24 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--out", required=True, help="output folder")
     export.add_argument("--tolerance", type=float, default=1e-4, help="max abs difference")
 
+    approximate = sub.add_parser(
+        "approximate", help="universal approximation: fits and max error per hidden width"
+    )
+    approximate.add_argument("--out", default="universal_approximation.png", help="PNG path")
+    approximate.add_argument("--widths", default="1,2,4,8,16,32", help="comma-separated")
+    approximate.add_argument("--target", default="sines", help="sines, sin or kink")
+    approximate.add_argument("--epochs", type=int, default=3000, help="full-batch steps")
+    approximate.add_argument("--restarts", type=int, default=5, help="best of N starts")
+    approximate.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+
+    flow = sub.add_parser(
+        "gradient-flow", help="how far gradients reach back through Elman and LSTM cells"
+    )
+    flow.add_argument("--out", default="gradient_flow.png", help="PNG path")
+    flow.add_argument("--steps", type=int, default=50, help="largest t - k (default: 50)")
+    flow.add_argument("--units", type=int, default=16, help="state size (default: 16)")
+    flow.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+
     bench = sub.add_parser("benchmark", help="steps/s of the engine vs Keras' own trainer")
     bench.add_argument("--steps", type=int, default=300, help="timed steps per run")
     bench.add_argument("--repeats", type=int, default=3, help="runs per trainer")
@@ -81,7 +99,7 @@ def _list() -> None:
     print("Models:")
     for recipe in RECIPES.values():
         print(
-            f"  {recipe.name:<8} {recipe.summary} (notes {recipe.chapter}; "
+            f"  {recipe.name:<15} {recipe.summary} (notes {recipe.chapter}; "
             f"default dataset {recipe.dataset})"
         )
     print("Datasets:")
@@ -130,6 +148,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             manifest = export_model(args.model_file, args.out, tolerance=args.tolerance)
             print(json.dumps(manifest, indent=2))
+        elif args.command == "approximate":
+            from mp_keras.tools.universal_approximation import run as run_approximation
+
+            return run_approximation(args)
+        elif args.command == "gradient-flow":
+            from mp_keras.tools.gradient_flow import run as run_gradient_flow
+
+            return run_gradient_flow(args)
         elif args.command == "benchmark":
             from mp_keras.benchmark import run_benchmark
 

@@ -79,6 +79,52 @@ def _gan(info: DatasetInfo, seed: int | None) -> keras.Model:
     )
 
 
+def _perceptron(info: DatasetInfo, seed: int | None) -> keras.Model:
+    from mp_keras.models import Perceptron
+
+    if info.num_classes != 2 or len(info.shape) != 1:
+        raise ValueError(
+            f"Perceptron separates two classes of feature vectors; dataset {info.name!r} has "
+            f"{info.num_classes} classes of shape {info.shape}."
+        )
+    return Perceptron(num_features=info.shape[0], learning_rate=1.0)
+
+
+def _cnn(info: DatasetInfo, seed: int | None) -> keras.Model:
+    from mp_keras.models import CNN
+
+    if not info.num_classes or len(info.shape) != 3:
+        raise ValueError(
+            f"CNN classifies labelled images (height, width, channels); dataset {info.name!r} "
+            f"has examples of shape {tuple(info.shape)} and {info.num_classes} classes."
+        )
+    return CNN(input_shape=info.shape, num_classes=info.num_classes)
+
+
+def _sequence_model(cls_name: str, **kwargs: Any) -> Callable[[DatasetInfo, int | None], Any]:
+    """Builder of a chapter-4 model sized from a generated sequence dataset."""
+
+    def build(info: DatasetInfo, seed: int | None) -> keras.Model:
+        from mp_keras import models
+        from mp_keras.data.sequences import num_tokens, target_length
+
+        sizes = {"num_tokens": num_tokens(info), "num_classes": info.num_classes}
+        if cls_name in ("SequenceTagger", "SequenceClassifier"):
+            sizes["sequence_length"] = info.shape[0]
+        if cls_name == "SequenceGenerator":
+            sizes["output_length"] = target_length(info)
+        if cls_name == "Seq2Seq":
+            sizes.update(input_length=info.shape[0], output_length=target_length(info))
+        return getattr(models, cls_name)(**sizes, **kwargs)
+
+    return build
+
+
+def _rnn_optimizer() -> keras.optimizers.Optimizer:
+    # The notes' clipping rule, theta <- theta - eta g min(1, tau / ||g||), with tau = 1.
+    return keras.optimizers.Adam(1e-2, global_clipnorm=1.0)
+
+
 def _gan_optimizers() -> dict[str, Any]:
     # Radford et al. 2016: Adam with beta_1 = 0.5 keeps the adversarial game stable.
     return {
@@ -91,6 +137,17 @@ RECIPES: dict[str, Recipe] = {
     recipe.name: recipe
     for recipe in [
         Recipe(
+            name="perceptron",
+            chapter="1.1",
+            summary="Rosenblatt's perceptron, trained by the perceptron learning rule",
+            kind="classifier",
+            build=_perceptron,
+            optimizer=lambda: None,  # rule phase only: compile() takes no optimizer
+            dataset="separable",
+            epochs=2,
+            batch_size=1,  # the online rule
+        ),
+        Recipe(
             name="mlp",
             chapter="1.1",
             summary="Multilayer perceptron classifier",
@@ -99,6 +156,61 @@ RECIPES: dict[str, Recipe] = {
             optimizer=lambda: keras.optimizers.Adam(1e-3),
             dataset="digits",
             epochs=30,
+            batch_size=64,
+        ),
+        Recipe(
+            name="cnn",
+            chapter="2",
+            summary="Convolutional classifier: conv, ReLU and max-pooling blocks, dense head",
+            kind="classifier",
+            build=_cnn,
+            optimizer=lambda: keras.optimizers.Adam(2e-3),
+            dataset="digits",
+            epochs=15,
+            batch_size=128,
+        ),
+        Recipe(
+            name="rnn_tagger",
+            chapter="4",
+            summary="Recurrent per-step tagger (many-to-many, LSTM or Elman cell)",
+            kind="sequence",
+            build=_sequence_model("SequenceTagger", cell="lstm", units=32),
+            optimizer=_rnn_optimizer,
+            dataset="tagging",
+            epochs=5,
+            batch_size=64,
+        ),
+        Recipe(
+            name="rnn_classifier",
+            chapter="4",
+            summary="Recurrent sequence classifier (many-to-one, last hidden state)",
+            kind="sequence",
+            build=_sequence_model("SequenceClassifier", cell="lstm", units=32),
+            optimizer=_rnn_optimizer,
+            dataset="majority",
+            epochs=8,
+            batch_size=64,
+        ),
+        Recipe(
+            name="rnn_generator",
+            chapter="4",
+            summary="Recurrent sequence generator (one-to-many, teacher forcing, greedy decoding)",
+            kind="sequence",
+            build=_sequence_model("SequenceGenerator", cell="lstm", units=32),
+            optimizer=_rnn_optimizer,
+            dataset="counting",
+            epochs=3,
+            batch_size=64,
+        ),
+        Recipe(
+            name="seq2seq",
+            chapter="4",
+            summary="Encoder-decoder RNN (many-to-many of different lengths, greedy decoding)",
+            kind="sequence",
+            build=_sequence_model("Seq2Seq", cell="lstm", units=64),
+            optimizer=_rnn_optimizer,
+            dataset="reverse",
+            epochs=15,
             batch_size=64,
         ),
         Recipe(

@@ -44,9 +44,9 @@ def train(
 
     Writes `model.keras`, `metrics.json` (the held-out split's metrics at top level,
     plus the per-epoch history), a PNG (`samples.png` for generative models,
-    `predictions.png` for classifiers) and TensorBoard logs in `logs/`. A run that was
-    interrupted resumes from its last finished epoch when started again on the same
-    `out_dir` (Keras' `BackupAndRestore`, in `out_dir/backup`).
+    `predictions.png` for classifiers, segmenters and sequence models) and TensorBoard
+    logs in `logs/`. A run that was interrupted resumes from its last finished epoch
+    when started again on the same `out_dir` (Keras' `BackupAndRestore`, in `out_dir/backup`).
 
     Args:
         model_name: str. A name from `mp_keras.registry.RECIPES`.
@@ -102,8 +102,7 @@ def train(
 
     model.save(out / "model.keras")
     test_metrics = _floats(model.evaluate(test_data, verbose=0, return_dict=True))
-    figure = out / ("predictions.png" if recipe.kind == "classifier" else "samples.png")
-    save_model_figure(model, figure, test_x, test_y, seed=seed)
+    save_figure(recipe.kind, model, out, test_x, test_y, seed)
     metrics = {
         **test_metrics,
         "model": recipe.name,
@@ -118,6 +117,25 @@ def train(
     }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
+
+
+def save_figure(
+    kind: str, model: keras.Model, out: Path, x: np.ndarray, y: np.ndarray | None, seed: int
+) -> Path:
+    """Writes the figure of a trained model: `samples.png` for generative models,
+    `predictions.png` for every supervised kind."""
+    path = out / ("samples.png" if kind == "generative" else "predictions.png")
+    if kind == "sequence":
+        from mp_keras.plots.sequences import save_sequence_figure
+
+        save_sequence_figure(model, path, x, y)
+    elif kind == "segmentation":
+        from mp_keras.plots.segmentation import save_segmentation_figure
+
+        save_segmentation_figure(model, path, x, y)
+    else:
+        save_model_figure(model, path, x, y, seed=seed)
+    return path
 
 
 def load(model_path: str | os.PathLike) -> keras.Model:

@@ -6,6 +6,7 @@ invariants.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import subprocess
@@ -29,7 +30,7 @@ def check_config_round_trip(model: keras.Model) -> keras.Model:
     """`from_config(get_config())` rebuilds a model with the same config (JSON-able)."""
     config = model.get_config()
     json.dumps(config)  # constructor arguments must be plain values
-    clone = type(model).from_config(config)
+    clone = type(model).from_config(copy.deepcopy(config))  # from_config may consume it
     assert clone.get_config() == config
     return clone
 

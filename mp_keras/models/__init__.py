@@ -1,7 +1,21 @@
 """The models of the course, one file each."""
 
+from mp_keras.models.cnn import CNN
 from mp_keras.models.gan import GAN
 from mp_keras.models.mlp import MLP
+from mp_keras.models.perceptron import Perceptron
+from mp_keras.models.seq2seq import Seq2Seq, SequenceGenerator
+from mp_keras.models.sequence import SequenceClassifier, SequenceTagger
 from mp_keras.models.vae import VAE
 
-__all__ = ["GAN", "MLP", "VAE"]
+__all__ = [
+    "CNN",
+    "GAN",
+    "MLP",
+    "VAE",
+    "Perceptron",
+    "Seq2Seq",
+    "SequenceClassifier",
+    "SequenceGenerator",
+    "SequenceTagger",
+]

@@ -75,6 +75,14 @@ def save_scatter(
     plt.close(fig)
 
 
+def _predicted_classes(outputs: Any) -> np.ndarray:
+    """Class indices from logits (batch, classes), or from one 0/1 output per example."""
+    outputs = np.asarray(keras.ops.convert_to_numpy(outputs))
+    if outputs.ndim >= 2 and outputs.shape[-1] > 1:
+        return outputs.argmax(axis=-1)
+    return (outputs.reshape(len(outputs)) > 0.5).astype(int)
+
+
 def save_model_figure(
     model: keras.Model,
     path: str | os.PathLike,
@@ -103,12 +111,12 @@ def save_model_figure(
         save_image_grid(rows, path)
         return
     if points:
-        predicted = keras.ops.convert_to_numpy(model(x[:1000])).argmax(axis=-1)
+        predicted = _predicted_classes(model(x[:1000]))
         title = f"{type(model).__name__}: predicted classes"
         save_scatter(x[:1000], path, title=title, labels=predicted)
         return
     x = np.asarray(x[:num])
-    predicted = keras.ops.convert_to_numpy(model(x)).argmax(axis=-1)
+    predicted = _predicted_classes(model(x))
     truth = predicted if y is None else y[:num]
     titles = [f"{p} ({int(t)})" for p, t in zip(predicted, truth)]
     save_image_grid({"predicted (true)": x}, path, titles={"predicted (true)": titles})
