@@ -6,14 +6,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import keras
-import numpy as np
 
-from mp_keras.engine import BaseModel
-from mp_keras.models._checks import check_shape, check_values
+from mp_keras.models._classifier import Classifier
 
 
 @keras.saving.register_keras_serializable(package="mp_keras")
-class MLP(BaseModel):
+class MLP(Classifier):
     """Multilayer perceptron classifier: affine maps and non-linearities, then logits.
 
     z^(l) = W^(l) a^(l-1) + b^(l), a^(l) = h(z^(l)) for each hidden layer, and a final
@@ -73,33 +71,6 @@ class MLP(BaseModel):
         layers.append(keras.layers.Dense(self.num_classes, name="logits"))
         self.network = keras.Sequential(layers, name="network")
         self.built = True
-
-    def call(self, inputs: Any, training: bool = False) -> Any:
-        """Logits `(batch, num_classes)`."""
-        check_shape(type(self).__name__, inputs, self.data_shape)
-        return self.network(inputs, training=training)
-
-    def compile(
-        self,
-        optimizer: Any = "adam",
-        loss: Any = None,
-        metrics: Any = None,
-        **kwargs: Any,
-    ) -> None:
-        """`keras.Model.compile` with classification defaults for `loss` and `metrics`."""
-        if loss is None:
-            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-        if metrics is None:
-            metrics = ["accuracy"]
-        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
-
-    def validate_data(self, x: np.ndarray) -> None:
-        check_shape(type(self).__name__, x, self.data_shape)
-        check_values(type(self).__name__, x)
-
-    def export_endpoints(self) -> dict[str, Any]:
-        spec = keras.InputSpec(shape=(None, *self.data_shape), dtype="float32")
-        return {"logits": (self.call, [spec])}
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()

@@ -13,9 +13,9 @@ import keras
 import numpy as np
 from keras import ops
 
-from mp_keras.engine import BaseModel
 from mp_keras.layers.recurrent import CELLS, recurrent_cell
 from mp_keras.models._checks import check_shape, check_values
+from mp_keras.models._classifier import Classifier
 
 
 def check_tokens(owner: str, x: np.ndarray, length: int, num_tokens: int) -> None:
@@ -66,7 +66,7 @@ class SequenceAccuracy(keras.metrics.MeanMetricWrapper):
         return {"name": self.name, "dtype": self.dtype}
 
 
-class _SequenceModel(BaseModel):
+class _SequenceModel(Classifier):
     """Shared by the sequence models: cell choice, token checks, classification compile."""
 
     def __init__(
@@ -91,23 +91,6 @@ class _SequenceModel(BaseModel):
         self.cell = cell
         self.units = int(units)
         self.unroll = bool(unroll)
-
-    def compile(
-        self,
-        optimizer: Any = "adam",
-        loss: Any = None,
-        metrics: Any = None,
-        **kwargs: Any,
-    ) -> None:
-        """`keras.Model.compile` with sparse categorical cross-entropy on logits and accuracy."""
-        if loss is None:
-            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-        if metrics is None:
-            metrics = self.default_metrics()
-        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
-
-    def default_metrics(self) -> list[Any]:
-        return ["accuracy"]
 
     def _input_length(self) -> int:
         raise NotImplementedError
