@@ -120,6 +120,17 @@ def _sequence_model(cls_name: str, **kwargs: Any) -> Callable[[DatasetInfo, int 
     return build
 
 
+def _unet(info: DatasetInfo, seed: int | None) -> keras.Model:
+    from mp_keras.models import UNet
+
+    if not info.num_classes or len(info.shape) != 3:
+        raise ValueError(
+            f"UNet segments images (height, width, channels) into per-pixel classes; dataset "
+            f"{info.name!r} has shape {info.shape} and {info.num_classes} classes."
+        )
+    return UNet(input_shape=info.shape, num_classes=info.num_classes, filters=(16, 32, 64))
+
+
 def _rnn_optimizer() -> keras.optimizers.Optimizer:
     # The notes' clipping rule, theta <- theta - eta g min(1, tau / ||g||), with tau = 1.
     return keras.optimizers.Adam(1e-2, global_clipnorm=1.0)
@@ -168,6 +179,17 @@ RECIPES: dict[str, Recipe] = {
             dataset="digits",
             epochs=15,
             batch_size=128,
+        ),
+        Recipe(
+            name="unet",
+            chapter="3",
+            summary="U-Net segmentation (transposed, nearest, bed-of-nails or max-unpooling)",
+            kind="segmentation",
+            build=_unet,
+            optimizer=lambda: keras.optimizers.Adam(3e-3),
+            dataset="shapes",
+            epochs=10,
+            batch_size=32,
         ),
         Recipe(
             name="rnn_tagger",

@@ -9,13 +9,23 @@ from mp_keras.layers.convolution import (
     correlate1d,
     correlate2d,
 )
+from mp_keras.layers.pooling import MaxPooling2DWithIndices
 from mp_keras.layers.recurrent import ElmanCell, LSTMCell, recurrent_cell
+from mp_keras.layers.upsampling import (
+    BedOfNailsUpsampling2D,
+    MaxUnpooling2D,
+    NearestNeighborUpsampling2D,
+)
 
 __all__ = [
+    "BedOfNailsUpsampling2D",
     "Convolution1D",
     "Convolution2D",
     "ElmanCell",
     "LSTMCell",
+    "MaxPooling2DWithIndices",
+    "MaxUnpooling2D",
+    "NearestNeighborUpsampling2D",
     "convolution_matrix",
     "convolve1d",
     "convolve2d",

@@ -6,6 +6,7 @@ from mp_keras.models.mlp import MLP
 from mp_keras.models.perceptron import Perceptron
 from mp_keras.models.seq2seq import Seq2Seq, SequenceGenerator
 from mp_keras.models.sequence import SequenceClassifier, SequenceTagger
+from mp_keras.models.unet import SegmentationMeanIoU, UNet
 from mp_keras.models.vae import VAE
 
 __all__ = [
@@ -14,8 +15,10 @@ __all__ = [
     "MLP",
     "VAE",
     "Perceptron",
+    "SegmentationMeanIoU",
     "Seq2Seq",
     "SequenceClassifier",
     "SequenceGenerator",
     "SequenceTagger",
+    "UNet",
 ]
