@@ -103,3 +103,13 @@ def test_pretrained_vae_in_repo_samples(tmp_path):
     assert main(["sample", str(path), "--num", "16", "--out", str(png)]) == 0
     samples = training.sample(path, png, num=16, seed=3)
     assert samples.shape == (16, 8, 8, 1) and np.isfinite(samples).all()
+
+
+def test_chapter_tools(tmp_path, capsys):
+    flow = tmp_path / "flow.png"
+    assert main(["gradient-flow", "--out", str(flow), "--steps", "4", "--units", "4"]) == 0
+    approx = tmp_path / "approx.png"
+    args = ["approximate", "--out", str(approx), "--widths", "1,4", "--epochs", "50"]
+    assert main([*args, "--restarts", "1"]) == 0
+    for png in (flow, approx):
+        assert png.read_bytes()[:4] == b"\x89PNG"
