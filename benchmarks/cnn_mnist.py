@@ -21,12 +21,13 @@ import argparse
 import datetime
 import os
 import platform
-import re
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from _docs import write_section  # benchmarks/ is on sys.path when run as a script
 
 REPO = Path(__file__).resolve().parents[1]
 MNIST = REPO.parent / "shared" / "data" / "mnist_test.npz"
@@ -142,19 +143,6 @@ def markdown(
     return "\n".join(lines)
 
 
-def write_section(key: str, text: str) -> None:
-    """Replaces (or appends) the block between this run's markers in the docs."""
-    begin, end = f"<!-- cnn_mnist {key} begin -->", f"<!-- cnn_mnist {key} end -->"
-    block = f"{begin}\n{text}\n{end}"
-    doc = DOCS.read_text(encoding="utf-8") if DOCS.exists() else ""
-    pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.DOTALL)
-    if pattern.search(doc):
-        doc = pattern.sub(lambda _: block, doc)
-    else:
-        doc = doc.rstrip("\n") + "\n\n" + block + "\n"
-    DOCS.write_text(doc, encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend", default=os.environ.get("KERAS_BACKEND", "tensorflow"))
@@ -188,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     text = markdown(args.backend, command, runs, args.conv, diffs)
     print(text)
     if not args.no_docs:
-        write_section(f"{args.backend} {args.conv}", text)
+        write_section(DOCS, "cnn_mnist", f"{args.backend} {args.conv}", text)
     worst = min(run["mnist"]["test_accuracy"] for run in runs)
     return 0 if worst >= GOAL else 1
 

@@ -28,11 +28,12 @@ import argparse
 import datetime
 import os
 import platform
-import re
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from _docs import write_section  # benchmarks/ is on sys.path when run as a script
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs" / "chapter4.md"
@@ -147,16 +148,6 @@ def markdown(backend: str, runs: list[dict[str, Any]], flow: dict[str, Any], arg
     return "\n".join(lines)
 
 
-def write_section(backend: str, text: str) -> None:
-    """Replaces (or appends) the block between this backend's markers in the docs."""
-    begin, end = f"<!-- chapter4 {backend} begin -->", f"<!-- chapter4 {backend} end -->"
-    block = f"{begin}\n{text}\n{end}"
-    doc = DOCS.read_text(encoding="utf-8") if DOCS.exists() else ""
-    pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.DOTALL)
-    doc = pattern.sub(lambda _: block, doc) if pattern.search(doc) else doc + "\n" + block + "\n"
-    DOCS.write_text(doc, encoding="utf-8")
-
-
 def failures(runs: list[dict[str, Any]], curves: dict[str, Any]) -> list[str]:
     problems = [
         f"{run['model']} on {run['task']} ({run['cell']}): per-token accuracy "
@@ -211,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{label:<32} " + "  ".join(f"{norms[d - 1]:.2e}" for d in DISTANCES))
     text = markdown(backend, runs, flow, args)
     if not args.no_docs:
-        write_section(backend, text)
+        write_section(DOCS, "chapter4", backend, text)
     problems = failures(runs, flow["curves"])
     for problem in problems:
         print("FAILED:", problem)

@@ -23,12 +23,13 @@ import argparse
 import datetime
 import os
 import platform
-import re
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from _docs import write_section  # benchmarks/ is on sys.path when run as a script
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs" / "chapter3.md"
@@ -115,19 +116,6 @@ def markdown(
     return "\n".join(lines)
 
 
-def write_section(key: str, text: str) -> None:
-    """Replaces (or appends) the block between this run's markers in the docs."""
-    begin, end = f"<!-- unet_shapes {key} begin -->", f"<!-- unet_shapes {key} end -->"
-    block = f"{begin}\n{text}\n{end}"
-    doc = DOCS.read_text(encoding="utf-8") if DOCS.exists() else ""
-    pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.DOTALL)
-    if pattern.search(doc):
-        doc = pattern.sub(lambda _: block, doc)
-    else:
-        doc = doc.rstrip("\n") + "\n\n" + block + "\n"
-    DOCS.write_text(doc, encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend", default=os.environ.get("KERAS_BACKEND", "tensorflow"))
@@ -157,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     if not args.no_docs:
         save_figure(first)
-        write_section(args.backend, text)
+        write_section(DOCS, "unet_shapes", args.backend, text)
     return 0 if min(run["mean_iou"] for run in runs) >= GOAL else 1
 
 
