@@ -390,7 +390,7 @@ def _sample_moons(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return (points - np.asarray(MOONS_MEAN)) / np.asarray(MOONS_STD), labels
 
 
-def _generate(
+def generate_splits(
     sampler: Callable[[int, int], tuple[np.ndarray, np.ndarray]],
     split: str,
     seed: int,
@@ -412,7 +412,7 @@ def _generate(
 
 
 def _load_ring(name: str, split: str, seed: int, num_examples: int | None) -> Dataset:
-    x, y = _generate(_sample_ring, split, seed, num_examples)
+    x, y = generate_splits(_sample_ring, split, seed, num_examples)
     bound = RING_RADIUS + 6 * RING_STD  # 6 sigma: no sample in practice falls outside.
     return make_dataset(
         name,
@@ -426,7 +426,7 @@ def _load_ring(name: str, split: str, seed: int, num_examples: int | None) -> Da
 
 
 def _load_moons(name: str, split: str, seed: int, num_examples: int | None) -> Dataset:
-    x, y = _generate(_sample_moons, split, seed, num_examples)
+    x, y = generate_splits(_sample_moons, split, seed, num_examples)
     # Standardised arcs span about +-1.73 (first coordinate) and +-1.52 (second); 6 sigma of
     # noise adds at most 0.61, so +-2.2 holds all samples in practice.
     return make_dataset(

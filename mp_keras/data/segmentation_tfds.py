@@ -14,7 +14,7 @@ import os
 import numpy as np
 
 from mp_keras.data.embedded import Dataset, check_num_examples, check_split, make_dataset
-from mp_keras.data.tfds import DatasetUnavailableError, _prepare, downloads_allowed
+from mp_keras.data.tfds import DatasetUnavailableError, downloads_allowed, prepare_builder
 
 PET_NAME = "oxford_iiit_pet"
 PET_CLASS_NAMES: tuple[str, ...] = ("background", "pet", "border")
@@ -78,7 +78,7 @@ def load_oxford_iiit_pet(
     builder = tfds.builder(PET_NAME, data_dir=data_dir)
     shown_dir = data_dir or os.path.join(os.path.expanduser("~"), "tensorflow_datasets")
     try:
-        _prepare(
+        prepare_builder(
             builder, PET_NAME, shown_dir, downloads_allowed() if download is None else download
         )
     except DatasetUnavailableError as err:

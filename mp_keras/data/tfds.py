@@ -80,7 +80,7 @@ def _check_network() -> None:
         raise ConnectionError(f"cannot reach {_PROBE_HOST[0]} ({err})") from err
 
 
-def _prepare(builder: Any, name: str, data_dir: str, download: bool) -> None:
+def prepare_builder(builder: Any, name: str, data_dir: str, download: bool) -> None:
     """Makes sure the dataset is prepared on disk, downloading it if allowed."""
     if builder.is_prepared():
         return
@@ -202,7 +202,7 @@ def load_tfds(
     data_dir = data_dir or os.environ.get("TFDS_DATA_DIR") or None
     builder = tfds.builder(name, data_dir=data_dir)
     shown_dir = data_dir or os.path.join(os.path.expanduser("~"), "tensorflow_datasets")
-    _prepare(builder, name, shown_dir, downloads_allowed() if download is None else download)
+    prepare_builder(builder, name, shown_dir, downloads_allowed() if download is None else download)
 
     info = builder.info
     split_sizes = {key: int(info.splits[key].num_examples) for key in info.splits.keys()}

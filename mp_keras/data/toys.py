@@ -19,8 +19,8 @@ import numpy as np
 
 from mp_keras.data.embedded import (
     Dataset,
-    _generate,
     check_num_examples,
+    generate_splits,
     make_dataset,
 )
 
@@ -82,7 +82,7 @@ def _sample_xor(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 def _load_separable(name: str, split: str, seed: int, num_examples: int | None) -> Dataset:
     check_num_examples(num_examples)
     sampler = functools.partial(_sample_separable, dataset_seed=seed)
-    x, y = _generate(sampler, split, seed, num_examples)
+    x, y = generate_splits(sampler, split, seed, num_examples)
     return make_dataset(
         name,
         x,
@@ -96,7 +96,7 @@ def _load_separable(name: str, split: str, seed: int, num_examples: int | None) 
 
 def _load_xor(name: str, split: str, seed: int, num_examples: int | None) -> Dataset:
     check_num_examples(num_examples)
-    x, y = _generate(_sample_xor, split, seed, num_examples)
+    x, y = generate_splits(_sample_xor, split, seed, num_examples)
     bound = 6 * XOR_STD  # 6 sigma: no sample in practice falls outside.
     return make_dataset(
         name,
