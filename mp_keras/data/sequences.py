@@ -34,7 +34,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from mp_keras.data.embedded import Dataset, _generate, check_num_examples, make_dataset
+from mp_keras.data.embedded import Dataset, check_num_examples, generate_splits, make_dataset
 
 NUM_DIGITS = 10
 END = 10  # ends (and pads) the strings of the encoder-decoder tasks
@@ -106,7 +106,7 @@ _TASKS: dict[str, tuple[Callable[[int, int], Sample], int, int]] = {
 def _load(name: str, split: str, seed: int, num_examples: int | None) -> Dataset:
     check_num_examples(num_examples)
     sampler, num_classes, largest_token = _TASKS[name]
-    x, y = _generate(sampler, split, seed, num_examples)
+    x, y = generate_splits(sampler, split, seed, num_examples)
     return make_dataset(
         name,
         x,
