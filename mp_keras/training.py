@@ -20,10 +20,6 @@ def _floats(logs: dict[str, Any]) -> dict[str, float]:
     return {key: float(value) for key, value in logs.items()}
 
 
-def _load_split(name: str, split: str, seed: int) -> datasets.Dataset:
-    return datasets.load(name, split=split, seed=seed)
-
-
 def _inputs(dataset: datasets.Dataset, kind: str) -> tuple[np.ndarray, np.ndarray | None]:
     """Generative models learn from x alone; every other kind is supervised by y."""
     return dataset.x, (None if kind == "generative" else dataset.y)
@@ -72,8 +68,8 @@ def train(
     out.mkdir(parents=True, exist_ok=True)
 
     keras.utils.set_random_seed(seed)
-    train_set = _load_split(dataset, "train", seed)
-    test_set = _load_split(dataset, "test", seed)
+    train_set = datasets.load(dataset, "train", seed=seed)
+    test_set = datasets.load(dataset, "test", seed=seed)
     model = recipe.build(train_set.info, seed)
     model.compile(optimizer=recipe.optimizer())
 
@@ -153,7 +149,7 @@ def evaluate(
 ) -> dict[str, float]:
     """Metrics of a saved model on a dataset split (the model must have been compiled)."""
     model = load(model_path)
-    data = _load_split(dataset, split, seed=0)
+    data = datasets.load(dataset, split)
     kind = "classifier" if data.y is not None and not hasattr(model, "sample") else "generative"
     x, y = _inputs(data, kind)
     if not getattr(model, "compiled", False) or getattr(model, "optimizer", None) is None:

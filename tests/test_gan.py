@@ -125,3 +125,13 @@ def test_bad_inputs():
         model(np.zeros((2, 5), "float32"))
     with pytest.raises(ValueError, match="generator_loss"):
         GAN(generator_loss="wasserstein")
+
+
+def test_discriminate_is_the_probability_of_real():
+    model = small_gan()
+    x = np.random.default_rng(2).normal(size=(5, 2)).astype("float32")
+    logits = to_numpy(model.discriminator(x))[:, 0]
+    expected = 1 / (1 + np.exp(-logits))
+    np.testing.assert_allclose(to_numpy(model.discriminate(x)), expected, rtol=1e-5)
+    with pytest.raises(ValueError, match=r"shape \(batch, 2\)"):
+        model.discriminate(np.zeros((5, 3), "float32"))

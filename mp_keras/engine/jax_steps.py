@@ -73,7 +73,7 @@ def _finish(model, values, total, logs, x):
     return result
 
 
-def _load_state(model, groups):
+def _load_state(groups):
     values = _Values()
     for variables, state_values in groups:
         values.put(variables, state_values)
@@ -88,7 +88,7 @@ def train_step(model: Any, state: Any, data: Any) -> tuple[dict[str, Any], Any]:
         (model.optimizer.variables, optimizer_values),
         (model.metrics_variables, metric_values),
     ]
-    values = _load_state(model, groups)
+    values = _load_state(groups)
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
     check_no_sample_weight(model, sample_weight)
 
@@ -132,7 +132,7 @@ def test_step(model: Any, state: Any, data: Any) -> tuple[dict[str, Any], Any]:
         (model.non_trainable_variables, non_trainable),
         (model.metrics_variables, metric_values),
     ]
-    values = _load_state(model, groups)
+    values = _load_state(groups)
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
     check_no_sample_weight(model, sample_weight)
     total, logs = 0.0, {}
