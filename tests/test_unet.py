@@ -128,12 +128,14 @@ def test_bad_inputs(shapes):
         model.predict(np.zeros((2, 32, 32, 3), "float32"), verbose=0)
     with pytest.raises(ValueError, match="finite"):
         model.fit(np.full((4, 32, 32, 1), np.nan, "float32"), shapes.y[:4], verbose=0)
-    with pytest.raises(ValueError, match=r"mask values in \[0, 4\)"):
+    with pytest.raises(ValueError, match=r"masks in \[0, 4\)"):
         model.fit(shapes.x[:4], shapes.y[:4] + 4, verbose=0)
     with pytest.raises(ValueError, match="masks of shape"):
         model.fit(shapes.x[:4], shapes.y[:4, :16], verbose=0)
-    with pytest.raises(ValueError, match="integer class masks"):
-        model.fit(shapes.x[:4], shapes.y[:4].astype("float32"), verbose=0)
+    with pytest.raises(ValueError, match="integer class indices as masks"):
+        model.fit(shapes.x[:4], shapes.y[:4] + 0.5, verbose=0)
+    with pytest.raises(ValueError, match="masks of shape"):  # first batch of a dataset
+        model.fit(data.pipeline(shapes.x[:4], shapes.y[:4, :16], batch_size=2), verbose=0)
     with pytest.raises(ValueError, match="divisible by 4"):
         UNet(input_shape=(30, 32, 1), filters=(4, 8, 16))
     with pytest.raises(ValueError, match="upsampling"):

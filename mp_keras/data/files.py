@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import os
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -138,12 +139,17 @@ def _find_key(files: list[str], role: str) -> str | None:
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
     """Reads the arrays of the recognised keys; raises if there are no images."""
+    expected = "expected a zip of .npy arrays, as np.savez writes"
+    with open(path, "rb") as handle:
+        magic = handle.read(6)
+    if magic == b"\x93NUMPY":
+        raise ValueError(f"{str(path)!r} holds a single array (.npy), not a .npz archive.")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{str(path)!r} is not a valid .npz archive ({expected}).")
     try:
         archive = np.load(path, allow_pickle=False)
     except (OSError, ValueError, zipfile.BadZipFile) as err:
-        raise ValueError(f"Could not read {str(path)!r} as a .npz archive: {err}") from err
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise ValueError(f"{str(path)!r} holds a single array (.npy), not a .npz archive.")
+        raise ValueError(f"{str(path)!r} is not a valid .npz archive ({err}).") from err
     with archive:
         keys = {role: _find_key(archive.files, role) for role in NPZ_KEYS}
         if keys["x"] is None:
@@ -153,7 +159,11 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
                 f"labels {list(NPZ_KEYS['y'])}, test images {list(NPZ_KEYS['x_test'])}, "
                 f"test labels {list(NPZ_KEYS['y_test'])}."
             )
-        return {role: archive[key] for role, key in keys.items() if key is not None}
+        try:
+            return {role: archive[key] for role, key in keys.items() if key is not None}
+        except (OSError, ValueError, EOFError, zlib.error, zipfile.BadZipFile) as err:
+            # A damaged member, or an object array (which would need pickle).
+            raise ValueError(f"{str(path)!r} is not a valid .npz archive ({err}).") from err
 
 
 def load_npz(

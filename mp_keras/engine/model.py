@@ -32,10 +32,13 @@ def _steps() -> Any:
 class BaseModel(keras.Model):
     """Base of every mp_keras model: input checks and backend-portable compile config.
 
-    Data given to `fit`, `evaluate` and `predict` is checked by `validate_data` before
-    anything runs. Shapes are checked again inside `call`, but values (binary, finite)
-    can only be checked on concrete arrays, so they are checked here: on a whole NumPy
-    array, or on the first batch of a `tf.data.Dataset`.
+    Data given to `fit` and `evaluate` is checked before anything runs: inputs by
+    `validate_data`, targets by `validate_targets` (a model that learns from x alone
+    refuses targets instead of ignoring them). `predict` and calls on NumPy arrays check
+    their inputs with `validate_inputs`. Shapes are checked again inside `call`, but
+    values (binary, finite, valid labels) can only be checked on concrete arrays, so they
+    are checked here: on a whole NumPy array, or on the first batch of a
+    `tf.data.Dataset`.
 
     A `.keras` file keeps how the model was compiled. `jit_compile` is not restored on
     load: its resolved value belongs to the backend that trained the model (XLA on
@@ -45,25 +48,44 @@ class BaseModel(keras.Model):
     def validate_data(self, x: np.ndarray) -> None:
         """Checks a NumPy batch of inputs; raises `ValueError` saying what was expected."""
 
-    def fit(self, x: Any = None, *args: Any, **kwargs: Any) -> Any:
-        self._validate_input_sample(x)
+    def validate_targets(self, y: np.ndarray | None) -> None:
+        """Checks a NumPy batch of targets (`None` when none were given)."""
+
+    def validate_inputs(self, x: np.ndarray) -> None:
+        """Checks NumPy inputs of `call` and `predict`; defaults to `validate_data`."""
+        self.validate_data(x)
+
+    def check_data(self, x: Any, y: Any = None) -> None:
+        """Runs the checks `fit` and `evaluate` run, on arrays or a `tf.data.Dataset`."""
+        inputs, targets = _first_batch(x, y)
+        if inputs is None:
+            return  # a generator or another source that cannot be peeked at
+        self.validate_data(inputs)
+        self.validate_targets(targets)
+
+    def fit(self, x: Any = None, y: Any = None, *args: Any, **kwargs: Any) -> Any:
+        self.check_data(x, y)
         validation = kwargs.get("validation_data")
         if validation is not None:
-            self._validate_input_sample(validation)
-        return super().fit(x, *args, **kwargs)
+            parts = validation if isinstance(validation, (tuple, list)) else (validation,)
+            self.check_data(*parts[:2])
+        return super().fit(x, y, *args, **kwargs)
 
-    def evaluate(self, x: Any = None, *args: Any, **kwargs: Any) -> Any:
-        self._validate_input_sample(x)
-        return super().evaluate(x, *args, **kwargs)
+    def evaluate(self, x: Any = None, y: Any = None, *args: Any, **kwargs: Any) -> Any:
+        self.check_data(x, y)
+        return super().evaluate(x, y, *args, **kwargs)
 
     def predict(self, x: Any, *args: Any, **kwargs: Any) -> Any:
-        self._validate_input_sample(x)
+        inputs, _ = _first_batch(x, None)
+        if inputs is not None:
+            self.validate_inputs(inputs)
         return super().predict(x, *args, **kwargs)
 
-    def _validate_input_sample(self, x: Any) -> None:
-        sample = _first_inputs(x)
-        if sample is not None:
-            self.validate_data(sample)
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # Values can be checked on NumPy inputs only (tensors may be symbolic or traced).
+        if args and isinstance(args[0], np.ndarray):
+            self.validate_inputs(args[0])
+        return super().__call__(*args, **kwargs)
 
     def compile_from_config(self, config: dict[str, Any]) -> None:
         config = dict(keras.saving.deserialize_keras_object(config))
@@ -209,21 +231,32 @@ def _as_group(optimizer: Any, names: list[str]) -> OptimizerGroup:
     return OptimizerGroup({name: type(template).from_config(dict(config)) for name in names})
 
 
-def _first_inputs(x: Any) -> np.ndarray | None:
-    """The inputs a user gave to fit/evaluate as NumPy (whole array or first batch)."""
-    if x is None:
+def _as_array(value: Any) -> np.ndarray | None:
+    if value is None:
         return None
-    if isinstance(x, tuple) and x:
-        x = x[0]
-    if isinstance(x, np.ndarray):
-        return x
+    if isinstance(value, (np.ndarray, list)) or hasattr(value, "__array__"):
+        return np.asarray(value)
+    return None
+
+
+def _first_batch(x: Any, y: Any) -> tuple[np.ndarray | None, Any]:
+    """The inputs and targets given to fit/evaluate, as NumPy (whole arrays, or the first
+    batch of a `tf.data.Dataset`). Targets that cannot be read are returned as given."""
+    if x is None:
+        return None, _as_array(y) if y is not None else None
     if (
         type(x).__module__.startswith("tensorflow")
         and hasattr(x, "take")
         and hasattr(x, "element_spec")
     ):
         for element in x.take(1):
-            first = element[0] if isinstance(element, tuple) else element
-            return np.asarray(first)
-        return None
-    return None
+            if isinstance(element, (tuple, list)):
+                first = np.asarray(element[0])
+                target = np.asarray(element[1]) if len(element) > 1 else None
+                return first, target
+            return np.asarray(element), None
+        return None, None
+    if isinstance(x, tuple) and x and y is None:
+        x, y = x[0], (x[1] if len(x) > 1 else None)
+    target = _as_array(y)
+    return _as_array(x) if isinstance(x, np.ndarray) else None, y if target is None else target

@@ -65,16 +65,18 @@ def check_model_path(model_path: str | os.PathLike) -> Path:
         raise FileNotFoundError(2, "Model file not found", str(path))
     expected = "expected a `.keras` file (the zip archive written by `model.save`)"
     if path.is_dir():
-        raise ValueError(f"{path} is a directory, {expected}.")
+        raise ValueError(f"{path} is a directory, not a Keras .keras archive: {expected}.")
     if path.suffix != ".keras":
         raise ValueError(f"{path} does not end in `.keras`: {expected}.")
     try:
         with zipfile.ZipFile(path) as archive:
             names = set(archive.namelist())
     except (zipfile.BadZipFile, OSError) as error:
-        raise ValueError(f"{path} is not a zip archive ({error}): {expected}.") from None
+        raise ValueError(
+            f"{path} is not a Keras .keras archive (not a zip file: {error}); {expected}."
+        ) from None
     if "config.json" not in names:
-        raise ValueError(f"{path} has no `config.json` entry: {expected}.")
+        raise ValueError(f"{path} is not a Keras .keras archive (no `config.json`); {expected}.")
     return path
 
 

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 
 from mp_keras.engine import BaseModel
-from mp_keras.models._checks import check_shape, check_values
+from mp_keras.models._checks import check_labels, check_shape, check_values
 
 
 class Classifier(BaseModel):
@@ -18,7 +18,12 @@ class Classifier(BaseModel):
     categorical negative log-likelihood of softmax(logits)) and `default_metrics()`.
     Subclasses build `self.network`, mapping `(batch, *self.data_shape)` to logits, and
     may override `call`, `validate_data` and `export_endpoints` when their inputs differ.
+    Targets are integer class indices in `[0, num_classes)` of shape
+    `(batch, *label_shape)` (`label_shape` is `()` for one label per example).
     """
+
+    label_shape: tuple[int, ...] = ()
+    label_name = "labels"
 
     def default_metrics(self) -> list[Any]:
         return ["accuracy"]
@@ -45,6 +50,12 @@ class Classifier(BaseModel):
     def validate_data(self, x: np.ndarray) -> None:
         check_shape(type(self).__name__, x, self.data_shape)
         check_values(type(self).__name__, x)
+
+    def validate_targets(self, y: np.ndarray | None) -> None:
+        owner = type(self).__name__
+        if y is None:
+            raise ValueError(f"{owner} is trained on labelled data: pass targets y to fit.")
+        check_labels(owner, y, self.num_classes, self.label_shape, self.label_name)
 
     def export_endpoints(self) -> dict[str, Any]:
         spec = keras.InputSpec(shape=(None, *self.data_shape), dtype="float32")

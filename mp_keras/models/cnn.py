@@ -42,6 +42,9 @@ class CNN(Classifier):
             layer. Defaults to `0.25`.
         conv: str. `"correlation"` (`keras.layers.Conv2D`) or `"convolution"`
             (`Convolution2D`). Defaults to `"correlation"`.
+        seed: int or None. Seed of the dropout masks; with one, training is
+            reproducible on every backend (on PyTorch, unseeded dropout draws from
+            torch's global generator). Defaults to `None`.
 
     Example:
     >>> import numpy as np
@@ -65,6 +68,7 @@ class CNN(Classifier):
         dense_units: int = 128,
         dropout: float = 0.25,
         conv: str = "correlation",
+        seed: int | None = None,
         **kwargs: Any,
     ) -> None:
         if len(input_shape) != 3 or min(input_shape) < 1:
@@ -94,6 +98,7 @@ class CNN(Classifier):
         self.kernel_size = int(kernel_size)
         self.dense_units = int(dense_units)
         self.dropout = float(dropout)
+        self.seed = seed
         self.conv = conv
 
         # === Layers ===
@@ -116,11 +121,11 @@ class CNN(Classifier):
         # (batch, height, width, filters[-1]) -> (batch, height * width * filters[-1])
         layers.append(keras.layers.Flatten())
         if self.dropout:
-            layers.append(keras.layers.Dropout(self.dropout))
+            layers.append(keras.layers.Dropout(self.dropout, seed=_offset(seed, 0)))
         if self.dense_units:
             layers.append(keras.layers.Dense(self.dense_units, activation="relu", name="hidden"))
             if self.dropout:
-                layers.append(keras.layers.Dropout(self.dropout))
+                layers.append(keras.layers.Dropout(self.dropout, seed=_offset(seed, 1)))
         layers.append(keras.layers.Dense(self.num_classes, name="logits"))
         self.network = keras.Sequential(layers, name="network")
         self.built = True
@@ -136,6 +141,12 @@ class CNN(Classifier):
                 "dense_units": self.dense_units,
                 "dropout": self.dropout,
                 "conv": self.conv,
+                "seed": self.seed,
             }
         )
         return config
+
+
+def _offset(seed: int | None, index: int) -> int | None:
+    """A distinct seed for each dropout layer (None stays None)."""
+    return None if seed is None else seed + index

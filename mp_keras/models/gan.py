@@ -11,7 +11,7 @@ import numpy as np
 from keras import ops
 
 from mp_keras.engine import Phase, PhasedModel
-from mp_keras.models._checks import check_shape, check_values
+from mp_keras.models._checks import check_count, check_no_targets, check_shape, check_values
 
 GENERATOR_LOSSES = ("non_saturating", "saturating")
 
@@ -146,7 +146,8 @@ class GAN(PhasedModel):
 
     def sample(self, num: int, seed: int | None = None) -> Any:
         """`num` samples G(z), z ~ N(0, I)."""
-        return self(self._noise(int(num), seed))
+        num = check_count(type(self).__name__, "num", num)
+        return self(self._noise(num, seed))
 
     def discriminate(self, x: Any) -> Any:
         """D(x): the probability that each example is real."""
@@ -187,6 +188,14 @@ class GAN(PhasedModel):
 
     def validate_data(self, x: np.ndarray) -> None:
         check_shape(type(self).__name__, x, self.data_shape)
+        check_values(type(self).__name__, x)
+
+    def validate_targets(self, y: np.ndarray | None) -> None:
+        check_no_targets(type(self).__name__, y)
+
+    def validate_inputs(self, x: np.ndarray) -> None:
+        """`call` and `predict` take noise, not data."""
+        check_shape(type(self).__name__, x, (self.latent_dim,), what="noise")
         check_values(type(self).__name__, x)
 
     def export_endpoints(self) -> dict[str, Any]:

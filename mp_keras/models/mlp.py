@@ -26,6 +26,7 @@ class MLP(Classifier):
         hidden_units: tuple of ints. Widths of the hidden layers. Defaults to `(64,)`.
         activation: str. Hidden non-linearity h. Defaults to `"relu"`.
         dropout: float. Dropout rate after each hidden layer. Defaults to `0.0`.
+        seed: int or None. Seed of the dropout masks (see `CNN`). Defaults to `None`.
 
     Example:
     >>> import numpy as np
@@ -47,6 +48,7 @@ class MLP(Classifier):
         hidden_units: Sequence[int] = (64,),
         activation: str = "relu",
         dropout: float = 0.0,
+        seed: int | None = None,
         **kwargs: Any,
     ) -> None:
         if int(num_classes) < 2:
@@ -61,13 +63,15 @@ class MLP(Classifier):
         self.hidden_units = tuple(int(u) for u in hidden_units)
         self.activation = activation
         self.dropout = float(dropout)
+        self.seed = seed
 
         # === Layers ===
         layers: list[keras.layers.Layer] = [keras.Input(self.data_shape), keras.layers.Flatten()]
-        for units in self.hidden_units:
+        for index, units in enumerate(self.hidden_units):
             layers.append(keras.layers.Dense(units, activation=activation))
             if self.dropout:
-                layers.append(keras.layers.Dropout(self.dropout))
+                layer_seed = None if seed is None else seed + index
+                layers.append(keras.layers.Dropout(self.dropout, seed=layer_seed))
         layers.append(keras.layers.Dense(self.num_classes, name="logits"))
         self.network = keras.Sequential(layers, name="network")
         self.built = True
@@ -81,6 +85,7 @@ class MLP(Classifier):
                 "hidden_units": list(self.hidden_units),
                 "activation": self.activation,
                 "dropout": self.dropout,
+                "seed": self.seed,
             }
         )
         return config

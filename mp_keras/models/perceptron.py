@@ -9,7 +9,7 @@ import numpy as np
 from keras import ops
 
 from mp_keras.engine import Phase, PhasedModel
-from mp_keras.models._checks import check_shape, check_values
+from mp_keras.models._checks import check_labels, check_shape, check_values
 
 
 @keras.saving.register_keras_serializable(package="mp_keras")
@@ -122,16 +122,10 @@ class Perceptron(PhasedModel):
         check_shape(type(self).__name__, x, (self.num_features,))
         check_values(type(self).__name__, x)
 
-    def fit(self, x: Any = None, y: Any = None, *args: Any, **kwargs: Any) -> Any:
-        _check_labels(_first_labels(x, y))
-        validation = kwargs.get("validation_data")
-        if isinstance(validation, tuple) and len(validation) > 1:
-            _check_labels(_first_labels(*validation[:2]))
-        return super().fit(x, y, *args, **kwargs)
-
-    def evaluate(self, x: Any = None, y: Any = None, *args: Any, **kwargs: Any) -> Any:
-        _check_labels(_first_labels(x, y))
-        return super().evaluate(x, y, *args, **kwargs)
+    def validate_targets(self, y: np.ndarray | None) -> None:
+        if y is None:
+            raise ValueError("Perceptron is trained on labelled data: fit(x, y), y in {0, 1}.")
+        check_labels(type(self).__name__, y, 2)
 
     # === Export and config ===
 
@@ -143,26 +137,3 @@ class Perceptron(PhasedModel):
         config = super().get_config()
         config.update({"num_features": self.num_features, "learning_rate": self.learning_rate})
         return config
-
-
-def _first_labels(x: Any, y: Any) -> np.ndarray | None:
-    """The labels given to fit/evaluate as NumPy: `y`, or those of a dataset's first batch."""
-    if y is not None:
-        return np.asarray(y) if isinstance(y, (np.ndarray, list)) else None
-    # A tf.data.Dataset of (x, y) batches, recognised without importing TensorFlow.
-    if hasattr(x, "take") and hasattr(x, "element_spec"):
-        for element in x.take(1):
-            if isinstance(element, tuple) and len(element) > 1:
-                return np.asarray(element[1])
-    return None
-
-
-def _check_labels(y: np.ndarray | None) -> None:
-    if y is None:
-        return
-    if not np.all((y == 0) | (y == 1)):
-        odd = np.unique(y[(y != 0) & (y != 1)])[:5]
-        raise ValueError(
-            f"Perceptron expects labels in {{0, 1}}; got values such as {odd.tolist()}. "
-            "Map two classes to 0 and 1 (the perceptron separates two classes)."
-        )

@@ -53,6 +53,8 @@ class _RecurrentDecoder(_SequenceModel):
         self.output_length = int(output_length)
         if self.output_length < 1:
             raise ValueError(f"output_length must be >= 1, got {output_length!r}.")
+        self.label_shape = (self.output_length,)
+        self.label_name = "targets"
         self.start_token = self.num_classes
         self.num_states = 2 if cell == "lstm" else 1
 
@@ -138,17 +140,6 @@ class _RecurrentDecoder(_SequenceModel):
 
     def _check_targets(self, y: Any) -> None:
         check_shape(type(self).__name__, y, (self.output_length,), what="targets")
-
-    def fit(self, x: Any = None, y: Any = None, *args: Any, **kwargs: Any) -> Any:
-        # Checked before Keras builds its metrics on (y, y_pred), which fails less clearly.
-        if isinstance(y, np.ndarray):
-            self._check_targets(y)
-        return super().fit(x, y, *args, **kwargs)
-
-    def evaluate(self, x: Any = None, y: Any = None, *args: Any, **kwargs: Any) -> Any:
-        if isinstance(y, np.ndarray):
-            self._check_targets(y)
-        return super().evaluate(x, y, *args, **kwargs)
 
     # === Export ===
 

@@ -136,6 +136,7 @@ class _RecurrentReadout(_SequenceModel):
     ) -> None:
         super().__init__(num_tokens, num_classes, cell, units, unroll, **kwargs)
         self.sequence_length = int(sequence_length)
+        self.label_shape = (self.sequence_length,) if return_sequences else ()
 
         # === Layers ===
         inputs = keras.Input((self.sequence_length, self.num_tokens))  # one-hot x(t)

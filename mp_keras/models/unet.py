@@ -14,7 +14,6 @@ from mp_keras.layers.upsampling import (
     MaxUnpooling2D,
     NearestNeighborUpsampling2D,
 )
-from mp_keras.models._checks import check_shape
 from mp_keras.models._classifier import Classifier
 
 UPSAMPLINGS = ("transposed", "nearest", "bed_of_nails", "max_unpooling")
@@ -89,6 +88,8 @@ class UNet(Classifier):
 
         # === Config ===
         self.data_shape = data_shape
+        self.label_shape = data_shape[:2]  # one class index per pixel
+        self.label_name = "masks"
         self.num_classes = int(num_classes)
         self.filters = filters
         self.upsampling = upsampling
@@ -126,28 +127,6 @@ class UNet(Classifier):
 
     def default_metrics(self) -> list[Any]:
         return ["accuracy", SegmentationMeanIoU(self.num_classes)]
-
-    def fit(self, x: Any = None, y: Any = None, *args: Any, **kwargs: Any) -> Any:
-        self._validate_masks(y)
-        return super().fit(x, y, *args, **kwargs)
-
-    def evaluate(self, x: Any = None, y: Any = None, *args: Any, **kwargs: Any) -> Any:
-        self._validate_masks(y)
-        return super().evaluate(x, y, *args, **kwargs)
-
-    def _validate_masks(self, y: Any) -> None:
-        """Int masks `(batch, height, width)` in `[0, num_classes)`, when given as NumPy."""
-        if not isinstance(y, np.ndarray):
-            return  # tensors and datasets are the caller's responsibility
-        owner = type(self).__name__
-        check_shape(owner, y, self.data_shape[:2], "masks")
-        if not np.issubdtype(y.dtype, np.integer):
-            raise ValueError(f"{owner} expects integer class masks; got dtype {y.dtype}.")
-        if y.size and (y.min() < 0 or y.max() >= self.num_classes):
-            raise ValueError(
-                f"{owner} expects mask values in [0, {self.num_classes}); got values from "
-                f"{int(y.min())} to {int(y.max())}."
-            )
 
     def export_endpoints(self) -> dict[str, Any]:
         spec = keras.InputSpec(shape=(None, *self.data_shape), dtype="float32")

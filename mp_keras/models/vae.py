@@ -11,7 +11,7 @@ import numpy as np
 from keras import ops
 
 from mp_keras.engine import Phase, PhasedModel
-from mp_keras.models._checks import check_shape, check_values
+from mp_keras.models._checks import check_count, check_no_targets, check_shape, check_values
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 
@@ -129,7 +129,8 @@ class VAE(PhasedModel):
 
     def sample(self, num: int, seed: int | None = None) -> Any:
         """Decoder means for `num` latents drawn from the prior N(0, I)."""
-        z = keras.random.normal((int(num), self.latent_dim), seed=self._seed(seed))
+        num = check_count(type(self).__name__, "num", num)
+        z = keras.random.normal((num, self.latent_dim), seed=self._seed(seed))
         return self.decode(z)
 
     def _seed(self, seed: int | None) -> Any:
@@ -182,6 +183,9 @@ class VAE(PhasedModel):
     def validate_data(self, x: np.ndarray) -> None:
         self._check(x)
         check_values(type(self).__name__, x, binary=self.likelihood == "bernoulli")
+
+    def validate_targets(self, y: np.ndarray | None) -> None:
+        check_no_targets(type(self).__name__, y)
 
     def export_endpoints(self) -> dict[str, Any]:
         spec = keras.InputSpec(shape=(None, self.latent_dim), dtype="float32")
