@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from mp_keras import io
+
 
 def write_section(docs: Path, tag: str, key: str, text: str) -> None:
     """Replaces (or appends) the block between `<!-- {tag} {key} begin/end -->` in `docs`."""
@@ -16,4 +18,4 @@ def write_section(docs: Path, tag: str, key: str, text: str) -> None:
         doc = pattern.sub(lambda _: block, doc)
     else:
         doc = doc.rstrip("\n") + "\n\n" + block + "\n"
-    docs.write_text(doc, encoding="utf-8")
+    io.write_text(docs, doc)

@@ -15,21 +15,44 @@ from collections.abc import Sequence
 BACKENDS = ("tensorflow", "jax", "torch")
 
 
+def _global_options(defaults: bool) -> argparse.ArgumentParser:
+    """The options every command takes, before or after its name.
+
+    Subcommands get them with `SUPPRESS` defaults, so a value given before the
+    subcommand is not reset by the subparser's default.
+    """
+    options = argparse.ArgumentParser(add_help=False)
+    default = None if defaults else argparse.SUPPRESS
+    options.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=default,
+        help="Keras backend (default: $KERAS_BACKEND, else tensorflow).",
+    )
+    options.add_argument(
+        "--debug",
+        action="store_true",
+        default=False if defaults else argparse.SUPPRESS,
+        help="show the full traceback of an error",
+    )
+    return options
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mp-keras",
         description="Machine Perception course models on TensorFlow, JAX and PyTorch.",
-    )
-    parser.add_argument(
-        "--backend",
-        choices=BACKENDS,
-        help="Keras backend (default: $KERAS_BACKEND, else tensorflow).",
+        parents=[_global_options(defaults=True)],
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    common = [_global_options(defaults=False)]
 
-    sub.add_parser("list", help="list the models and datasets")
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, parents=common)
 
-    train = sub.add_parser("train", help="train a model and save it with metrics and a figure")
+    command("list", help="list the models and datasets")
+
+    train = command("train", help="train a model and save it with metrics and a figure")
     train.add_argument("model", help="model name (see `mp-keras list`)")
     train.add_argument("--dataset", help="dataset name (default: the model's own)")
     train.add_argument("--epochs", type=int, help="epochs (default: the model's recipe)")
@@ -41,24 +64,33 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also export to OUT/export (SavedModel, model.tflite, manifest.json)",
     )
+    train.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="discard an unfinished run in OUT, or replace a finished one (kept until the "
+        "new run succeeds)",
+    )
 
-    evaluate = sub.add_parser("evaluate", help="print a saved model's metrics as JSON")
+    evaluate = command("evaluate", help="print a saved model's metrics as JSON")
     evaluate.add_argument("model_file", help="a .keras file")
     evaluate.add_argument("--dataset", required=True, help="dataset name")
     evaluate.add_argument("--split", default="test", help="train or test (default: test)")
 
-    sample = sub.add_parser("sample", help="draw samples from a saved generative model")
+    sample = command("sample", help="draw samples from a saved generative model")
     sample.add_argument("model_file", help="a .keras file")
     sample.add_argument("--num", type=int, default=64, help="number of samples (default: 64)")
     sample.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     sample.add_argument("--out", default="samples.png", help="PNG path (default: samples.png)")
 
-    export = sub.add_parser("export", help="export to SavedModel and TFLite, checked for parity")
+    export = command("export", help="export to SavedModel and TFLite, checked for parity")
     export.add_argument("model_file", help="a .keras file (trained on any backend)")
     export.add_argument("--out", required=True, help="output folder")
     export.add_argument("--tolerance", type=float, default=1e-4, help="max abs difference")
+    export.add_argument(
+        "--overwrite", action="store_true", help="replace OUT even if it is not an export"
+    )
 
-    approximate = sub.add_parser(
+    approximate = command(
         "approximate", help="universal approximation: fits and max error per hidden width"
     )
     approximate.add_argument("--out", default="universal_approximation.png", help="PNG path")
@@ -68,7 +100,7 @@ def _parser() -> argparse.ArgumentParser:
     approximate.add_argument("--restarts", type=int, default=5, help="best of N starts")
     approximate.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
 
-    flow = sub.add_parser(
+    flow = command(
         "gradient-flow", help="how far gradients reach back through Elman and LSTM cells"
     )
     flow.add_argument("--out", default="gradient_flow.png", help="PNG path")
@@ -76,7 +108,7 @@ def _parser() -> argparse.ArgumentParser:
     flow.add_argument("--units", type=int, default=16, help="state size (default: 16)")
     flow.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
 
-    bench = sub.add_parser("benchmark", help="steps/s of the engine vs Keras' own trainer")
+    bench = command("benchmark", help="steps/s of the engine vs Keras' own trainer")
     bench.add_argument("--steps", type=int, default=300, help="timed steps per run")
     bench.add_argument("--repeats", type=int, default=3, help="runs per trainer")
     bench.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated")
@@ -107,68 +139,132 @@ def _list() -> None:
         print(f"  {name:<20} {description}")
 
 
+# Errors that mean "the command was asked for something it cannot do" (exit 2), as
+# opposed to failures while doing it (exit 1).
+_USAGE_ERRORS = (ValueError, FileNotFoundError, FileExistsError, IsADirectoryError)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `mp-keras` console script."""
+    """Entry point of the `mp-keras` console script.
+
+    Exit codes: 0 on success, 2 for a usage error (bad argument, unknown name, a file
+    that is not what it should be, a folder holding another run), 1 for a failure while
+    running (non-finite loss, failed export parity, an unexpected error). Errors are
+    one line on stderr; `--debug` shows the traceback.
+    """
     args = _parser().parse_args(argv)
     _set_backend(args.backend)
+    _one_line_warnings()
     try:
-        if args.command == "list":
-            _list()
-        elif args.command == "train":
-            from mp_keras.training import train
+        return _run(args)
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print("mp-keras: interrupted; run the same command again to resume.", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if args.debug:
+            raise
+        code = 2 if isinstance(error, _USAGE_ERRORS) else 1
+        print(f"mp-keras: error: {_describe(error, code)}", file=sys.stderr)
+        return code
 
-            out = args.out or os.path.join("runs", args.model)
-            metrics = train(
-                args.model,
-                out,
-                dataset=args.dataset,
-                epochs=args.epochs,
-                batch_size=args.batch_size,
-                seed=args.seed,
-            )
-            summary = {k: v for k, v in metrics.items() if k != "history"}
-            print(json.dumps(summary, indent=2))
-            print(f"Wrote {out}/model.keras, metrics.json, a PNG and TensorBoard logs.")
-            if args.export:
-                from mp_keras.export import export_model
 
-                export_model(os.path.join(out, "model.keras"), os.path.join(out, "export"))
-                print(f"Exported to {out}/export: saved_model/, model.tflite, manifest.json.")
-        elif args.command == "evaluate":
-            from mp_keras.training import evaluate
+def _describe(error: Exception, code: int) -> str:
+    message = str(error).strip() or type(error).__name__
+    if isinstance(error, OSError) and error.filename is not None and error.strerror:
+        message = f"{error.strerror}: {error.filename}"
+    message = " ".join(message.split())  # one line
+    if code == 1 and not isinstance(error, RuntimeError):
+        # Not an error of ours: say what it was, and how to see more.
+        message = f"{type(error).__name__}: {message} (run with --debug for the traceback)"
+    return message
 
-            print(json.dumps(evaluate(args.model_file, args.dataset, split=args.split), indent=2))
-        elif args.command == "sample":
-            from mp_keras.training import sample
 
-            sample(args.model_file, args.out, num=args.num, seed=args.seed)
-            print(f"Wrote {args.out}")
-        elif args.command == "export":
-            from mp_keras.export import export_model
+def _one_line_warnings() -> None:
+    import warnings
 
-            manifest = export_model(args.model_file, args.out, tolerance=args.tolerance)
-            print(json.dumps(manifest, indent=2))
-        elif args.command == "approximate":
-            from mp_keras.tools.universal_approximation import run as run_approximation
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"mp-keras: warning: {message}", file=file or sys.stderr)
 
-            return run_approximation(args)
-        elif args.command == "gradient-flow":
-            from mp_keras.tools.gradient_flow import run as run_gradient_flow
+    warnings.showwarning = show
 
-            return run_gradient_flow(args)
-        elif args.command == "benchmark":
-            from mp_keras.benchmark import run_benchmark
 
-            backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-            table = run_benchmark(backends, steps=args.steps, repeats=args.repeats)
-            print(table)
-            if args.out:
-                with open(args.out, "w") as f:
-                    f.write(table + "\n")
-    except (ValueError, FileNotFoundError, RuntimeError) as error:
-        print(f"mp-keras: error: {error}", file=sys.stderr)
-        return 2
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "list":
+        _list()
+    elif args.command == "train":
+        _train(args)
+    elif args.command == "evaluate":
+        from mp_keras.training import evaluate
+
+        print(json.dumps(evaluate(args.model_file, args.dataset, split=args.split), indent=2))
+    elif args.command == "sample":
+        from mp_keras.training import sample
+
+        sample(args.model_file, args.out, num=args.num, seed=args.seed)
+        print(f"Wrote {args.out}")
+    elif args.command == "export":
+        from mp_keras.export import export_model
+
+        manifest = export_model(
+            args.model_file, args.out, tolerance=args.tolerance, overwrite=args.overwrite
+        )
+        print(json.dumps(manifest, indent=2))
+    elif args.command == "approximate":
+        from mp_keras.tools.universal_approximation import run as run_approximation
+
+        return run_approximation(args)
+    elif args.command == "gradient-flow":
+        from mp_keras.tools.gradient_flow import run as run_gradient_flow
+
+        return run_gradient_flow(args)
+    elif args.command == "benchmark":
+        from mp_keras import io
+        from mp_keras.benchmark import run_benchmark
+
+        backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+        table = run_benchmark(backends, steps=args.steps, repeats=args.repeats)
+        print(table)
+        if args.out:
+            io.write_text(args.out, table + "\n")
     return 0
+
+
+def _train(args: argparse.Namespace) -> None:
+    from mp_keras.runs import describe
+    from mp_keras.training import train
+
+    out = args.out or os.path.join("runs", args.model)
+    metrics = train(
+        args.model,
+        out,
+        dataset=args.dataset,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        overwrite=args.overwrite,
+    )
+    if metrics.status == "finished":
+        print(
+            f"{out} holds this finished run ({describe(metrics)}): nothing to do. "
+            "Pass --overwrite to train it again."
+        )
+    else:
+        summary = {k: v for k, v in metrics.items() if k != "history"}
+        print(json.dumps(summary, indent=2))
+        resumed = f" (resumed after epoch {metrics.initial_epoch})" if metrics.initial_epoch else ""
+        print(f"Wrote {out}/model.keras, metrics.json, a PNG and TensorBoard logs{resumed}.")
+    export_dir = os.path.join(out, "export")
+    if args.export and not (metrics.status == "finished" and _is_export(export_dir)):
+        from mp_keras.export import export_model
+
+        export_model(os.path.join(out, "model.keras"), export_dir, overwrite=True)
+        print(f"Exported to {export_dir}: saved_model/, model.tflite, manifest.json.")
+
+
+def _is_export(folder: str) -> bool:
+    return os.path.isfile(os.path.join(folder, "manifest.json"))
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ def _mlp(info: DatasetInfo, seed: int | None) -> keras.Model:
 
     if not info.num_classes:
         raise ValueError(f"MLP is a classifier and needs labels; dataset {info.name!r} has none.")
-    return MLP(input_shape=info.shape, num_classes=info.num_classes, hidden_units=(128,))
+    return MLP(input_shape=info.shape, num_classes=info.num_classes, hidden_units=(128,), seed=seed)
 
 
 def _vae(info: DatasetInfo, seed: int | None) -> keras.Model:
@@ -98,7 +98,7 @@ def _cnn(info: DatasetInfo, seed: int | None) -> keras.Model:
             f"CNN classifies labelled images (height, width, channels); dataset {info.name!r} "
             f"has examples of shape {tuple(info.shape)} and {info.num_classes} classes."
         )
-    return CNN(input_shape=info.shape, num_classes=info.num_classes)
+    return CNN(input_shape=info.shape, num_classes=info.num_classes, seed=seed)
 
 
 def _sequence_model(cls_name: str, **kwargs: Any) -> Callable[[DatasetInfo, int | None], Any]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +11,11 @@ import keras
 import numpy as np
 
 from mp_keras import data as datasets
+from mp_keras import io
+from mp_keras.callbacks import CrashSafeBackup, FailOnNonFinite, NonFiniteLossError
 from mp_keras.plots import save_image_grid, save_model_figure, save_scatter
 from mp_keras.registry import get_recipe
+from mp_keras.runs import METRICS, RunFolder
 
 
 def _floats(logs: dict[str, Any]) -> dict[str, float]:
@@ -25,6 +27,21 @@ def _inputs(dataset: datasets.Dataset, kind: str) -> tuple[np.ndarray, np.ndarra
     return dataset.x, (None if kind == "generative" else dataset.y)
 
 
+class RunMetrics(dict):
+    """The metrics of a run (what `metrics.json` holds), and what `train` did to get them.
+
+    Attributes:
+        status: `"trained"` (a new run), `"resumed"` (an interrupted run, finished now)
+            or `"finished"` (the folder already held this finished run; nothing ran).
+        initial_epoch: Epochs already done when this process started.
+    """
+
+    def __init__(self, metrics: dict[str, Any], status: str, initial_epoch: int = 0) -> None:
+        super().__init__(metrics)
+        self.status = status
+        self.initial_epoch = initial_epoch
+
+
 def train(
     model_name: str,
     out_dir: str | os.PathLike,
@@ -33,16 +50,25 @@ def train(
     epochs: int | None = None,
     batch_size: int | None = None,
     seed: int = 0,
+    overwrite: bool = False,
     verbose: Any = "auto",
     callbacks: list[keras.callbacks.Callback] | None = None,
-) -> dict[str, Any]:
-    """Trains a registered model and writes its artifacts to `out_dir`.
+) -> RunMetrics:
+    """Trains a registered model and writes its artifacts to `out_dir`, crash-safely.
 
     Writes `model.keras`, `metrics.json` (the held-out split's metrics at top level,
     plus the per-epoch history), a PNG (`samples.png` for generative models,
     `predictions.png` for classifiers, segmenters and sequence models) and TensorBoard
-    logs in `logs/`. A run that was interrupted resumes from its last finished epoch
-    when started again on the same `out_dir` (Keras' `BackupAndRestore`, in `out_dir/backup`).
+    logs in `logs/`. They appear together, and only when the run has succeeded
+    (`mp_keras.runs.RunFolder`); until then the folder's previous content is untouched.
+
+    Every epoch ends with a checkpoint (`mp_keras.callbacks.CrashSafeBackup`); a run that
+    was killed resumes from its last one when started again with the same arguments, and
+    ends with the same weights and history as if it had never stopped (each epoch's
+    shuffle is a function of `seed` and the epoch). A folder that holds this finished run
+    is recognised and nothing is retrained; one that holds a different run is refused.
+    A non-finite loss stops the run with `NonFiniteLossError`, keeping the last good
+    checkpoint.
 
     Args:
         model_name: str. A name from `mp_keras.registry.RECIPES`.
@@ -52,67 +78,108 @@ def train(
         epochs: int or None. Defaults to the recipe's.
         batch_size: int or None. Defaults to the recipe's.
         seed: int. Seeds Python, NumPy, the backend, the model and the shuffling.
+        overwrite: bool. Discard an unfinished run and replace a finished one (the old
+            files stay until the new run has succeeded).
         verbose: Keras verbosity (`"auto"` shows a progress bar).
         callbacks: extra Keras callbacks.
 
     Returns:
-        The dict written to `metrics.json`.
+        The metrics written to `metrics.json`, with `.status` saying what was done.
+
+    Raises:
+        ValueError: a bad argument, or data the model cannot train on (checked before
+            anything is written); `mp_keras.runs.RunFolderError` for a folder that holds
+            another run.
+        NonFiniteLossError: the loss became NaN or infinite.
     """
     recipe = get_recipe(model_name)
     dataset = dataset or recipe.dataset
-    epochs = recipe.epochs if epochs is None else int(epochs)
-    batch_size = recipe.batch_size if batch_size is None else int(batch_size)
-    if epochs < 1 or batch_size < 1:
-        raise ValueError(f"epochs and batch_size must be >= 1, got {epochs} and {batch_size}.")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    epochs = recipe.epochs if epochs is None else epochs
+    batch_size = recipe.batch_size if batch_size is None else batch_size
+    for name, value in (("epochs", epochs), ("batch_size", batch_size), ("seed", seed)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < (name != "seed"):
+            raise ValueError(f"{name} must be an integer >= {int(name != 'seed')}, got {value!r}.")
+    backend = keras.backend.backend()
+    identity = {
+        "model": recipe.name,
+        "dataset": dataset,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "seed": seed,
+        "backend": backend,
+    }
+    run = RunFolder(out_dir)
+    action = run.prepare(identity, overwrite=overwrite)
+    if action == "finished":
+        metrics = json.loads((run.path / METRICS).read_text(encoding="utf-8"))
+        return RunMetrics(metrics, "finished", initial_epoch=epochs)
 
+    # Everything that can be wrong with the data is found before anything is written.
     keras.utils.set_random_seed(seed)
     train_set = datasets.load(dataset, "train", seed=seed)
     test_set = datasets.load(dataset, "test", seed=seed)
     model = recipe.build(train_set.info, seed)
     model.compile(optimizer=recipe.optimizer())
-
     x, y = _inputs(train_set, recipe.kind)
     test_x, test_y = _inputs(test_set, recipe.kind)
-    model.validate_data(x)  # fail before anything is written
-    train_data = datasets.pipeline(x, y, batch_size=batch_size, shuffle=True, seed=seed)
-    test_data = datasets.pipeline(test_x, test_y, batch_size=batch_size, shuffle=False)
+    model.check_data(x, y)
+    model.check_data(test_x, test_y)
 
+    run.begin(identity)
+    backup = CrashSafeBackup(run.checkpoints)
+    initial_epoch = backup.restore(model)
+    steps = datasets.steps_per_epoch(len(x), batch_size)
+    train_data = datasets.pipeline(
+        x, y, batch_size=batch_size, seed=seed, epochs=epochs, initial_epoch=initial_epoch
+    )
+    test_data = datasets.pipeline(test_x, test_y, batch_size=batch_size, shuffle=False)
     all_callbacks = [
-        keras.callbacks.BackupAndRestore(str(out / "backup")),
-        keras.callbacks.TerminateOnNaN(),
-        keras.callbacks.TensorBoard(str(out / "logs")),
+        FailOnNonFinite(),
+        backup,
+        keras.callbacks.TensorBoard(str(run.logs)),
         *(callbacks or []),
     ]
-    start = time.perf_counter()
-    history = model.fit(
-        train_data,
-        epochs=epochs,
-        validation_data=test_data,
-        shuffle=False,  # the pipeline shuffles, with the seed
-        callbacks=all_callbacks,
-        verbose=verbose,
-    )
-    seconds = time.perf_counter() - start
+    if initial_epoch < epochs:
+        try:
+            model.fit(
+                train_data,
+                epochs=epochs,
+                initial_epoch=initial_epoch,
+                steps_per_epoch=steps,
+                validation_data=test_data,
+                shuffle=False,  # the pipeline shuffles, from (seed, epoch)
+                callbacks=all_callbacks,
+                verbose=verbose,
+            )
+        except NonFiniteLossError as error:
+            good = backup.checkpoints()
+            kept = (
+                f"kept the last good checkpoint ({good[0].name})"
+                if good
+                else "no epoch had finished, so there is no checkpoint"
+            )
+            raise NonFiniteLossError(
+                f"{error}; {kept}, and left {run.path}'s finished files untouched. Lower the "
+                "learning rate or rescale the data, then rerun with --overwrite.",
+                error.epoch,
+                error.batch,
+                error.name,
+            ) from None
 
-    model.save(out / "model.keras")
     test_metrics = _floats(model.evaluate(test_data, verbose=0, return_dict=True))
-    save_figure(recipe.kind, model, out, test_x, test_y, seed)
+    with io.atomic_path(run.result / "model.keras") as tmp:
+        model.save(tmp)
+    save_figure(recipe.kind, model, run.result, test_x, test_y, seed)
     metrics = {
         **test_metrics,
-        "model": recipe.name,
-        "dataset": dataset,
+        **identity,
         "split": "test",
-        "backend": keras.backend.backend(),
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "seed": seed,
-        "train_seconds": round(seconds, 2),
-        "history": {key: [float(v) for v in values] for key, values in history.history.items()},
+        "train_seconds": round(backup.train_seconds, 2),
+        "history": backup.history,
     }
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    return metrics
+    io.write_json(run.result / METRICS, metrics)
+    run.commit()
+    return RunMetrics(metrics, "resumed" if initial_epoch else "trained", initial_epoch)
 
 
 def save_figure(
@@ -137,11 +204,17 @@ def save_figure(
 def load(model_path: str | os.PathLike) -> keras.Model:
     """Loads a `.keras` file of any mp_keras model (on the current backend)."""
     import mp_keras.models  # noqa: F401  (registers the classes)
+    from mp_keras.export.artifacts import check_model_path
 
-    path = Path(model_path)
-    if not path.is_file():
-        raise FileNotFoundError(f"No model file at {path}.")
-    return keras.saving.load_model(path)
+    path = check_model_path(model_path)
+    try:
+        return keras.saving.load_model(path)
+    except (TypeError, ValueError, KeyError, OSError) as error:
+        raise ValueError(
+            f"{path} is a .keras archive that Keras could not load ({type(error).__name__}: "
+            f"{str(error).splitlines()[0] if str(error) else ''}); was it written by another "
+            "library or a newer version?"
+        ) from error
 
 
 def evaluate(

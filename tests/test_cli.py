@@ -31,7 +31,7 @@ def test_train_writes_the_artifacts(trained_vae):
     for name in ("model.keras", "metrics.json", "samples.png"):
         assert (trained_vae / name).is_file(), name
     assert any((trained_vae / "logs").rglob("*tfevents*"))
-    assert not (trained_vae / "backup").exists()  # removed after a finished run
+    assert not (trained_vae / ".run").exists()  # checkpoints removed after a finished run
     metrics = json.loads((trained_vae / "metrics.json").read_text())
     assert metrics["backend"] == keras.backend.backend()
     assert metrics["loss"] == pytest.approx(-metrics["elbo"], rel=1e-5)
@@ -55,28 +55,6 @@ def test_classifier_metrics_have_accuracy(tmp_path):
     assert (tmp_path / "predictions.png").is_file()
 
 
-def test_interrupted_run_resumes(tmp_path):
-    class Kill(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            if epoch == 2:
-                raise KeyboardInterrupt  # what a killed process leaves behind
-
-    with pytest.raises(KeyboardInterrupt):
-        training.train("gan", tmp_path, epochs=4, verbose=0, callbacks=[Kill()])
-    assert (tmp_path / "backup").is_dir() and not (tmp_path / "model.keras").exists()
-
-    seen = []
-
-    class Record(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            seen.append(epoch)
-
-    metrics = training.train("gan", tmp_path, epochs=4, verbose=0, callbacks=[Record()])
-    assert seen == [2, 3]
-    assert len(metrics["history"]["loss"]) == 2
-    assert (tmp_path / "model.keras").is_file()
-
-
 def test_errors_are_clear(tmp_path, capsys):
     assert main(["train", "nope", "--out", str(tmp_path)]) == 2
     assert "Unknown model 'nope'" in capsys.readouterr().err
@@ -84,7 +62,7 @@ def test_errors_are_clear(tmp_path, capsys):
         training.train("vae", tmp_path / "x", dataset="nope", epochs=1, verbose=0)
     assert not (tmp_path / "x" / "model.keras").exists()
     assert main(["sample", str(tmp_path / "missing.keras")]) == 2
-    assert "No model file" in capsys.readouterr().err
+    assert "Model file not found" in capsys.readouterr().err
 
 
 def test_backend_flag_selects_the_backend():

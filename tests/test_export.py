@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _export_toys as toys
 
 from mp_keras.export import MANIFEST_NAME, ExportParityError, export_model, exporter
+from mp_keras.io import is_temporary
 
 BACKEND = keras.backend.backend()
 TOL = 1e-4
@@ -40,7 +41,7 @@ def _numpy(x) -> np.ndarray:
 
 
 def _leftovers(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if ".staging-" in p.name or ".old-" in p.name)
+    return sorted(p.name for p in folder.iterdir() if is_temporary(p))
 
 
 @pytest.fixture(scope="module")

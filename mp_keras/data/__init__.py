@@ -36,7 +36,7 @@ from mp_keras.data.embedded import (
     ring_centres,
 )
 from mp_keras.data.files import load_idx, load_npz, read_idx
-from mp_keras.data.pipeline import pipeline
+from mp_keras.data.pipeline import pipeline, steps_per_epoch
 from mp_keras.data.tfds import DatasetUnavailableError, load_tfds
 
 __all__ = [
@@ -58,6 +58,7 @@ __all__ = [
     "pipeline",
     "read_idx",
     "ring_centres",
+    "steps_per_epoch",
 ]
 
 _PREFIXED_DATASETS: dict[str, str] = {

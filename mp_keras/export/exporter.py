@@ -22,10 +22,8 @@ place with `"passed": false` in its manifest, and `ExportParityError` is raised.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -42,6 +40,7 @@ from mp_keras.export.artifacts import (
 # Re-exported, as it was defined here before the package was split.
 from mp_keras.export.endpoints import resolve_endpoints as resolve_endpoints
 from mp_keras.export.worker import export_via_worker
+from mp_keras.io import replace_directory, temporary_sibling, write_json
 
 _EXPORT_ENTRIES = frozenset({MANIFEST_NAME, SAVED_MODEL_DIR, TFLITE_NAME})
 
@@ -76,6 +75,7 @@ def export_model(
     num_samples: int = 8,
     seed: int = 0,
     imports: Sequence[str] = (),
+    overwrite: bool = False,
 ) -> dict:
     """Exports a `.keras` model to a SavedModel and a TFLite file and checks both.
 
@@ -107,6 +107,8 @@ def export_model(
         seed: Seed of the verification inputs.
         imports: Extra modules to import before loading the model (for custom
             objects that are not registered in this process).
+        overwrite: Replace `out_dir` even if it holds something other than an
+            export. The old folder stays whole until the new export is complete.
 
     Returns:
         The manifest, as also written to `out_dir/manifest.json`.
@@ -116,7 +118,7 @@ def export_model(
         ValueError: `model_path` is not a `.keras` file, or the model has no
             usable endpoint or input signature, or an argument is invalid.
         FileExistsError: `out_dir` exists and holds something other than an
-            export.
+            export (and `overwrite` is false).
         ExportParityError: An artifact's outputs differ from the Keras outputs
             by more than `tolerance` (the export and its manifest, with
             `"passed": false`, are written anyway).
@@ -141,13 +143,14 @@ def export_model(
     out_dir = Path(out_dir).absolute()
     tolerance, num_samples, seed = check_settings(tolerance, num_samples, seed)
     imports = [imports] if isinstance(imports, str) else list(imports)
-    _check_out_dir(out_dir)
+    if not overwrite:
+        _check_out_dir(out_dir)
 
     import keras
 
     backend = keras.backend.backend()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = out_dir.parent / f".{out_dir.name}.staging-{uuid.uuid4().hex[:8]}"
+    staging = temporary_sibling(out_dir)
     staging.mkdir()
     try:
         if backend == "tensorflow":
@@ -166,10 +169,8 @@ def export_model(
                 imports=imports,
             )
         _judge(manifest)
-        with open(staging / MANIFEST_NAME, "w", encoding="utf-8") as handle:
-            json.dump(manifest, handle, indent=2)
-            handle.write("\n")
-        _finalize(staging, out_dir)
+        write_json(staging / MANIFEST_NAME, manifest)
+        _finalize(staging, out_dir, overwrite)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -233,17 +234,10 @@ def _check_out_dir(out_dir: Path) -> None:
         )
 
 
-def _finalize(staging: Path, out_dir: Path) -> None:
+def _finalize(staging: Path, out_dir: Path, overwrite: bool) -> None:
     """Moves a complete staging folder to `out_dir`, replacing an old export."""
-    _check_out_dir(out_dir)  # again: the folder may have changed during the export
-    if not out_dir.exists():
-        os.rename(staging, out_dir)
-        return
-    backup = out_dir.parent / f".{out_dir.name}.old-{uuid.uuid4().hex[:8]}"
-    os.rename(out_dir, backup)
-    try:
-        os.rename(staging, out_dir)
-    except BaseException:
-        os.rename(backup, out_dir)
-        raise
-    shutil.rmtree(backup, ignore_errors=True)
+    if not overwrite:
+        _check_out_dir(out_dir)  # again: the folder may have changed during the export
+    if out_dir.exists() and not out_dir.is_dir():
+        raise FileExistsError(f"Export folder {out_dir} exists and is not a folder.")
+    replace_directory(staging, out_dir)

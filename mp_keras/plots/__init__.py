@@ -18,10 +18,24 @@ def _pyplot() -> Any:
     return plt
 
 
+def write_figure(fig: Any, path: str | os.PathLike, dpi: int = 100) -> None:
+    """Saves a Matplotlib figure crash-safely (temporary name, then rename) and closes it."""
+    from mp_keras.io import atomic_path
+
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=dpi)
+    finally:
+        _pyplot().close(fig)
+
+
 def _as_images(x: np.ndarray) -> np.ndarray:
+    """Grayscale images `(n, height, width)`; vectors become one-row strips."""
     x = np.asarray(x, dtype="float32")
     if x.ndim == 4 and x.shape[-1] == 1:
         x = x[..., 0]
+    if x.ndim == 2:  # (n, features): e.g. a VAE trained on vectors
+        x = x[:, None, :]
     return x
 
 
@@ -40,14 +54,17 @@ def save_image_grid(
     """Saves labelled rows of grayscale images (values in [0, 1]) as a PNG."""
     plt = _pyplot()
     rows = {name: _as_images(images) for name, images in rows.items()}
+    low = min(float(images.min()) for images in rows.values())
+    high = max(float(images.max()) for images in rows.values())
+    if low < 0 or high > 1:  # not [0, 1] images: one grey scale for every row
+        rows = {name: (images - low) / max(high - low, 1e-12) for name, images in rows.items()}
     cols = max(len(images) for images in rows.values())
     fig, axes = plt.subplots(len(rows), cols, figsize=(cols * 0.9, len(rows) * 1.1), squeeze=False)
     for (name, images), ax_row in zip(rows.items(), axes):
         _image_row(ax_row, images, (titles or {}).get(name))
         ax_row[0].text(-0.3, 0.5, name, transform=ax_row[0].transAxes, ha="right", va="center")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    write_figure(fig, path)
 
 
 def save_scatter(
@@ -71,8 +88,7 @@ def save_scatter(
     ax.set_aspect("equal")
     ax.set_title(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    write_figure(fig, path)
 
 
 def _predicted_classes(outputs: Any) -> np.ndarray:

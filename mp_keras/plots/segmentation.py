@@ -7,7 +7,7 @@ import os
 import keras
 import numpy as np
 
-from mp_keras.plots import _pyplot
+from mp_keras.plots import _pyplot, write_figure
 
 # Background black, then distinct colours; classes beyond these cycle.
 _CLASS_COLOURS = np.array(
@@ -79,6 +79,5 @@ def save_segmentation_figure(
                 ax.set_title(titles[i], fontsize=7)
         ax_row[0].text(-0.15, 0.5, name, transform=ax_row[0].transAxes, ha="right", va="center")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    write_figure(fig, path)
     return predicted

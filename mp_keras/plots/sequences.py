@@ -7,7 +7,7 @@ import os
 import keras
 import numpy as np
 
-from mp_keras.plots import _pyplot
+from mp_keras.plots import _pyplot, write_figure
 
 
 def save_gradient_flow_figure(curves: dict[str, np.ndarray], path: str | os.PathLike) -> None:
@@ -23,8 +23,7 @@ def save_gradient_flow_figure(curves: dict[str, np.ndarray], path: str | os.Path
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    write_figure(fig, path)
 
 
 def _token_row(ax: object, tokens: np.ndarray, y: float, colours: list[str] | None) -> None:
@@ -76,5 +75,4 @@ def save_sequence_figure(
     ax.axis("off")
     ax.set_title(f"{type(model).__name__}: test examples", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    write_figure(fig, path)

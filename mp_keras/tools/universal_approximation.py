@@ -42,6 +42,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from mp_keras.plots import write_figure
+
 TARGETS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "sines": lambda x: np.sin(2 * np.pi * x) + 0.5 * np.cos(6 * np.pi * x),
     "sin": lambda x: np.sin(2 * np.pi * x),
@@ -238,8 +240,7 @@ def save_universal_approximation_figure(
     right.set_title("maximum error")
     right.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    write_figure(fig, path)
 
 
 def run_universal_approximation(
