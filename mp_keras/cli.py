@@ -35,6 +35,12 @@ def _global_options(defaults: bool) -> argparse.ArgumentParser:
         default=False if defaults else argparse.SUPPRESS,
         help="show the full traceback of an error",
     )
+    options.add_argument(
+        "--verbose",
+        action="store_true",
+        default=False if defaults else argparse.SUPPRESS,
+        help="show the backends' own log lines (TensorFlow, XLA, JAX)",
+    )
     return options
 
 
@@ -63,6 +69,12 @@ def _parser() -> argparse.ArgumentParser:
         "--export",
         action="store_true",
         help="also export to OUT/export (SavedModel, model.tflite, manifest.json)",
+    )
+    train.add_argument(
+        "--devices",
+        type=int,
+        default=1,
+        help="data-parallel training on N devices (JAX; on a CPU-only machine N are simulated)",
     )
     train.add_argument(
         "--overwrite",
@@ -154,7 +166,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = _parser().parse_args(argv)
     _set_backend(args.backend)
+    if getattr(args, "devices", 1) > 1:
+        from mp_keras.distribution import simulate_cpu_devices
+
+        simulate_cpu_devices(args.devices)  # XLA reads its flags when JAX starts
     _one_line_warnings()
+    if not args.verbose and args.command != "list":
+        from mp_keras.quiet import quiet_backends
+
+        quiet_backends()
     try:
         return _run(args)
     except KeyboardInterrupt:
@@ -244,6 +264,7 @@ def _train(args: argparse.Namespace) -> None:
         batch_size=args.batch_size,
         seed=args.seed,
         overwrite=args.overwrite,
+        devices=args.devices,
     )
     if metrics.status == "finished":
         print(

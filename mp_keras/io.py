@@ -107,6 +107,13 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
     return write_text(path, json.dumps(obj, indent=2) + "\n")
 
 
+def save_model(model: Any, path: str | os.PathLike) -> Path:
+    """`model.save(path)` to a temporary name, then renamed: never a torn `.keras` file."""
+    with atomic_path(path) as tmp:
+        model.save(tmp)
+    return Path(path)
+
+
 def read_json(path: str | os.PathLike) -> Any | None:
     """The JSON content of `path`, or None if it is missing or not valid JSON."""
     try:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any
-
-import keras
+from typing import TYPE_CHECKING, Any
 
 from mp_keras.data import DatasetInfo
+
+if TYPE_CHECKING:  # Keras is imported when a model is built, not to list the recipes.
+    import keras
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,17 +132,25 @@ def _unet(info: DatasetInfo, seed: int | None) -> keras.Model:
     return UNet(input_shape=info.shape, num_classes=info.num_classes, filters=(16, 32, 64))
 
 
-def _rnn_optimizer() -> keras.optimizers.Optimizer:
-    # The notes' clipping rule, theta <- theta - eta g min(1, tau / ||g||), with tau = 1.
-    return keras.optimizers.Adam(1e-2, global_clipnorm=1.0)
+def _adam(learning_rate: float, **kwargs: Any) -> Callable[[], keras.optimizers.Optimizer]:
+    """A factory of `keras.optimizers.Adam(learning_rate, **kwargs)`."""
+
+    def make() -> keras.optimizers.Optimizer:
+        import keras
+
+        return keras.optimizers.Adam(learning_rate, **kwargs)
+
+    return make
+
+
+# The notes' clipping rule, theta <- theta - eta g min(1, tau / ||g||), with tau = 1.
+_rnn_optimizer = _adam(1e-2, global_clipnorm=1.0)
 
 
 def _gan_optimizers() -> dict[str, Any]:
     # Radford et al. 2016: Adam with beta_1 = 0.5 keeps the adversarial game stable.
-    return {
-        "discriminator": keras.optimizers.Adam(1e-3, beta_1=0.5),
-        "generator": keras.optimizers.Adam(1e-3, beta_1=0.5),
-    }
+    adam = _adam(1e-3, beta_1=0.5)
+    return {"discriminator": adam(), "generator": adam()}
 
 
 RECIPES: dict[str, Recipe] = {
@@ -164,7 +173,7 @@ RECIPES: dict[str, Recipe] = {
             summary="Multilayer perceptron classifier",
             kind="classifier",
             build=_mlp,
-            optimizer=lambda: keras.optimizers.Adam(1e-3),
+            optimizer=_adam(1e-3),
             dataset="digits",
             epochs=30,
             batch_size=64,
@@ -175,7 +184,7 @@ RECIPES: dict[str, Recipe] = {
             summary="Convolutional classifier: conv, ReLU and max-pooling blocks, dense head",
             kind="classifier",
             build=_cnn,
-            optimizer=lambda: keras.optimizers.Adam(2e-3),
+            optimizer=_adam(2e-3),
             dataset="digits",
             epochs=15,
             batch_size=128,
@@ -186,7 +195,7 @@ RECIPES: dict[str, Recipe] = {
             summary="U-Net segmentation (transposed, nearest, bed-of-nails or max-unpooling)",
             kind="segmentation",
             build=_unet,
-            optimizer=lambda: keras.optimizers.Adam(3e-3),
+            optimizer=_adam(3e-3),
             dataset="shapes",
             epochs=10,
             batch_size=32,
@@ -241,7 +250,7 @@ RECIPES: dict[str, Recipe] = {
             summary="Variational autoencoder (Bernoulli or Gaussian decoder)",
             kind="generative",
             build=_vae,
-            optimizer=lambda: keras.optimizers.Adam(1e-3),
+            optimizer=_adam(1e-3),
             dataset="digits_binarized",
             epochs=100,
             batch_size=64,

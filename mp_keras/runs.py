@@ -124,6 +124,12 @@ class RunFolder:
                     f"{partial.get('backend')} (an exact resume needs the same backend), "
                     "or pass --overwrite to start over."
                 )
+            if partial.get("devices", 1) != identity.get("devices", 1):
+                raise RunFolderError(
+                    f"{self.path} holds an unfinished run on {partial.get('devices', 1)} "
+                    f"device(s); resume it with --devices {partial.get('devices', 1)}, or pass "
+                    "--overwrite to start over."
+                )
             return "resume"
         finished = self.finished_identity()
         if finished is not None:

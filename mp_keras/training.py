@@ -13,9 +13,10 @@ import numpy as np
 from mp_keras import data as datasets
 from mp_keras import io
 from mp_keras.callbacks import CrashSafeBackup, FailOnNonFinite, NonFiniteLossError
+from mp_keras.distribution import data_parallel
 from mp_keras.plots import save_image_grid, save_model_figure, save_scatter
 from mp_keras.registry import get_recipe
-from mp_keras.runs import METRICS, RunFolder
+from mp_keras.runs import IDENTITY_KEYS, METRICS, RunFolder
 
 
 def _floats(logs: dict[str, Any]) -> dict[str, float]:
@@ -51,6 +52,7 @@ def train(
     batch_size: int | None = None,
     seed: int = 0,
     overwrite: bool = False,
+    devices: int = 1,
     verbose: Any = "auto",
     callbacks: list[keras.callbacks.Callback] | None = None,
 ) -> RunMetrics:
@@ -80,6 +82,10 @@ def train(
         seed: int. Seeds Python, NumPy, the backend, the model and the shuffling.
         overwrite: bool. Discard an unfinished run and replace a finished one (the old
             files stay until the new run has succeeded).
+        devices: int. Train data-parallel on this many devices (JAX backend,
+            `keras.distribution.DataParallel`; see `docs/distributed.md`). Each batch
+            is split evenly, so the last partial batch of each epoch, and of the test
+            split, is dropped when `devices > 1`.
         verbose: Keras verbosity (`"auto"` shows a progress bar).
         callbacks: extra Keras callbacks.
 
@@ -96,7 +102,8 @@ def train(
     dataset = dataset or recipe.dataset
     epochs = recipe.epochs if epochs is None else epochs
     batch_size = recipe.batch_size if batch_size is None else batch_size
-    for name, value in (("epochs", epochs), ("batch_size", batch_size), ("seed", seed)):
+    checked = (("epochs", epochs), ("batch_size", batch_size), ("seed", seed), ("devices", devices))
+    for name, value in checked:
         if isinstance(value, bool) or not isinstance(value, int) or value < (name != "seed"):
             raise ValueError(f"{name} must be an integer >= {int(name != 'seed')}, got {value!r}.")
     backend = keras.backend.backend()
@@ -107,6 +114,7 @@ def train(
         "batch_size": batch_size,
         "seed": seed,
         "backend": backend,
+        "devices": devices,
     }
     run = RunFolder(out_dir)
     action = run.prepare(identity, overwrite=overwrite)
@@ -114,6 +122,24 @@ def train(
         metrics = json.loads((run.path / METRICS).read_text(encoding="utf-8"))
         return RunMetrics(metrics, "finished", initial_epoch=epochs)
 
+    distribution = data_parallel(devices, batch_size)  # before the model's variables exist
+    try:
+        return _train(recipe, run, identity, distribution, verbose, callbacks)
+    finally:
+        if distribution is not None:
+            keras.distribution.set_distribution(None)
+
+
+def _train(
+    recipe: Any,
+    run: RunFolder,
+    identity: dict[str, Any],
+    distribution: Any,
+    verbose: Any,
+    callbacks: list[keras.callbacks.Callback] | None,
+) -> RunMetrics:
+    dataset, epochs, batch_size, seed = (identity[k] for k in IDENTITY_KEYS[1:])
+    drop = distribution is not None  # every device gets an equal share of each batch
     # Everything that can be wrong with the data is found before anything is written.
     keras.utils.set_random_seed(seed)
     train_set = datasets.load(dataset, "train", seed=seed)
@@ -128,11 +154,19 @@ def train(
     run.begin(identity)
     backup = CrashSafeBackup(run.checkpoints)
     initial_epoch = backup.restore(model)
-    steps = datasets.steps_per_epoch(len(x), batch_size)
+    steps = datasets.steps_per_epoch(len(x), batch_size, drop_remainder=drop)
     train_data = datasets.pipeline(
-        x, y, batch_size=batch_size, seed=seed, epochs=epochs, initial_epoch=initial_epoch
+        x,
+        y,
+        batch_size=batch_size,
+        seed=seed,
+        epochs=epochs,
+        initial_epoch=initial_epoch,
+        drop_remainder=drop,
     )
-    test_data = datasets.pipeline(test_x, test_y, batch_size=batch_size, shuffle=False)
+    test_data = datasets.pipeline(
+        test_x, test_y, batch_size=batch_size, shuffle=False, drop_remainder=drop
+    )
     all_callbacks = [
         FailOnNonFinite(),
         backup,
@@ -167,13 +201,13 @@ def train(
             ) from None
 
     test_metrics = _floats(model.evaluate(test_data, verbose=0, return_dict=True))
-    with io.atomic_path(run.result / "model.keras") as tmp:
-        model.save(tmp)
+    io.save_model(model, run.result / "model.keras")
     save_figure(recipe.kind, model, run.result, test_x, test_y, seed)
     metrics = {
         **test_metrics,
         **identity,
         "split": "test",
+        "test_examples": len(test_x) - (len(test_x) % batch_size if drop else 0),
         "train_seconds": round(backup.train_seconds, 2),
         "history": backup.history,
     }

@@ -311,3 +311,19 @@ def test_value_and_gradients_and_jacobian():
     np.testing.assert_allclose(grad_x, 2 * a)
     np.testing.assert_allclose(grad_w, 2 * a.T @ a)
     np.testing.assert_allclose(jacobian(lambda v: ops.matmul(a, v), np.ones(2)), a)
+
+
+def test_keras_multi_optimizer_cannot_apply_one_phase():
+    """Why the engine keeps `OptimizerGroup` (docs/engine.md): Keras' `MultiOptimizer`
+    maps variables to optimizers but applies all gradients in one call, so a GAN cannot
+    update its discriminator k times and then its generator, each with its own step."""
+    d = keras.Variable(np.ones(2, "float32"), name="d")
+    g = keras.Variable(np.ones(2, "float32"), name="g")
+    multi = keras.optimizers.MultiOptimizer(
+        keras.optimizers.OptimizerMap(keras.optimizers.SGD(0.1), {"d": keras.optimizers.Adam()})
+    )
+    multi.build([d, g])
+    with pytest.raises(ValueError, match="Gradients must match trainable variables one-to-one"):
+        multi.apply([keras.ops.ones(2)], [d])  # the discriminator phase alone
+    multi.apply([keras.ops.ones(2), keras.ops.ones(2)], [d, g])  # both at once is all it does
+    assert int(to_numpy(multi.iterations)) == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import keras
@@ -12,6 +13,7 @@ import numpy as np
 from mp_keras.engine.optimizer_group import OptimizerGroup
 from mp_keras.engine.phase import Phase
 
+ASSET_NAME = "mp_keras.json"  # in a .keras archive: assets/mp_keras.json
 _STEP_MODULES = {
     "tensorflow": "mp_keras.engine.tensorflow_steps",
     "jax": "mp_keras.engine.jax_steps",
@@ -43,7 +45,23 @@ class BaseModel(keras.Model):
     A `.keras` file keeps how the model was compiled. `jit_compile` is not restored on
     load: its resolved value belongs to the backend that trained the model (XLA on
     TensorFlow means `torch.compile` on PyTorch), so each backend takes its default.
+    It also records `training_backend`, the backend of the last `fit` (in the archive's
+    `assets/mp_keras.json`), which the exporter checks the artifacts against.
     """
+
+    training_backend: str | None = None
+
+    def save_assets(self, dir_path: str) -> None:
+        from mp_keras.io import write_json
+
+        write_json(Path(dir_path) / ASSET_NAME, {"training_backend": self.training_backend})
+
+    def load_assets(self, dir_path: str) -> None:
+        from mp_keras.io import read_json
+
+        info = read_json(Path(dir_path) / ASSET_NAME)
+        if isinstance(info, dict):
+            self.training_backend = info.get("training_backend")
 
     def validate_data(self, x: np.ndarray) -> None:
         """Checks a NumPy batch of inputs; raises `ValueError` saying what was expected."""
@@ -62,6 +80,10 @@ class BaseModel(keras.Model):
             return  # a generator or another source that cannot be peeked at
         self.validate_data(inputs)
         self.validate_targets(targets)
+        from mp_keras.distribution import check_batch_size, num_devices
+
+        if (devices := num_devices()) > 1 and len(inputs) % devices:
+            check_batch_size(len(inputs), devices)  # batches must split evenly
 
     def fit(self, x: Any = None, y: Any = None, *args: Any, **kwargs: Any) -> Any:
         self.check_data(x, y)
@@ -69,6 +91,7 @@ class BaseModel(keras.Model):
         if validation is not None:
             parts = validation if isinstance(validation, (tuple, list)) else (validation,)
             self.check_data(*parts[:2])
+        self.training_backend = keras.backend.backend()
         return super().fit(x, y, *args, **kwargs)
 
     def evaluate(self, x: Any = None, y: Any = None, *args: Any, **kwargs: Any) -> Any:

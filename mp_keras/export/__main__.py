@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 
 from mp_keras.export.exporter import ExportParityError, export_model
-from mp_keras.export.worker import run_worker
+from mp_keras.export.worker import run_worker, write_reference_outputs
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,6 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--source-backend", default="tensorflow", help=argparse.SUPPRESS)
     parser.add_argument("--worker-result", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--worker-samples", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--reference-inputs", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--reference-outputs", default=None, help=argparse.SUPPRESS)
     return parser
 
 
@@ -62,6 +64,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         The exit status.
     """
     args = _parser().parse_args(argv)
+    if args.reference_inputs:
+        return write_reference_outputs(
+            args.model_path,
+            args.reference_inputs,
+            args.reference_outputs,
+            [*args.imports, *args.optional_imports],
+        )
     if args.worker_result:
         return run_worker(
             args.model_path,

@@ -80,6 +80,22 @@ def check_model_path(model_path: str | os.PathLike) -> Path:
     return path
 
 
+def training_backend_of(model_path: str | os.PathLike) -> str | None:
+    """The backend that trained a `.keras` file of mp_keras (None if not recorded).
+
+    `BaseModel` records it in the archive's `assets/mp_keras.json`.
+    """
+    import json
+
+    try:
+        with zipfile.ZipFile(model_path) as archive:
+            info = json.loads(archive.read("assets/mp_keras.json"))
+    except (KeyError, OSError, ValueError, zipfile.BadZipFile):
+        return None
+    backend = info.get("training_backend") if isinstance(info, dict) else None
+    return backend if backend in ("tensorflow", "jax", "torch") else None
+
+
 def check_settings(tolerance: float, num_samples: int, seed: int) -> tuple[float, int, int]:
     """Checks the verification settings of `export_model`.
 
@@ -176,7 +192,8 @@ def build_export(
         tolerance: Accepted max absolute difference (recorded in the manifest).
         num_samples: Verification batch size.
         seed: Verification seed.
-        source_backend: Backend of the process that asked for the export.
+        source_backend: Backend of the process that asked for the export (the
+            backend that trained the model is `training_backend`, read from the file).
         samples_out: If given, filled with the verification inputs and every
             artifact's outputs (`{endpoint: {"inputs": [...], artifact: {...}}}`).
 
@@ -244,6 +261,7 @@ def build_export(
         "tensorflow_version": tf.__version__,
         "litert_version": getattr(ai_edge_litert, "__version__", None),
         "source_backend": source_backend,
+        "training_backend": training_backend_of(model_path),
         "export_backend": "tensorflow",
         "reference_backends": ["tensorflow"],
         "tolerance": tolerance,

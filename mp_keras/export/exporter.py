@@ -39,7 +39,7 @@ from mp_keras.export.artifacts import (
 
 # Re-exported, as it was defined here before the package was split.
 from mp_keras.export.endpoints import resolve_endpoints as resolve_endpoints
-from mp_keras.export.worker import export_via_worker
+from mp_keras.export.worker import export_via_worker, reference_via_subprocess
 from mp_keras.io import replace_directory, temporary_sibling, write_json
 
 _EXPORT_ENTRIES = frozenset({MANIFEST_NAME, SAVED_MODEL_DIR, TFLITE_NAME})
@@ -155,11 +155,17 @@ def export_model(
     try:
         if backend == "tensorflow":
             import_modules(imports)
+            samples: dict = {}
             manifest = build_export(
-                model_path, staging, tolerance=tolerance, num_samples=num_samples, seed=seed
+                model_path,
+                staging,
+                tolerance=tolerance,
+                num_samples=num_samples,
+                seed=seed,
+                samples_out=samples,
             )
         else:
-            manifest = export_via_worker(
+            manifest, samples = export_via_worker(
                 model_path,
                 staging,
                 backend=backend,
@@ -168,6 +174,9 @@ def export_model(
                 seed=seed,
                 imports=imports,
             )
+        trained_on = manifest["training_backend"]
+        if trained_on is not None and trained_on not in manifest["reference_backends"]:
+            reference_via_subprocess(model_path, manifest, samples, trained_on, imports)
         _judge(manifest)
         write_json(staging / MANIFEST_NAME, manifest)
         _finalize(staging, out_dir, overwrite)

@@ -66,7 +66,7 @@ def export_via_worker(
     num_samples: int,
     seed: int,
     imports: Sequence[str],
-) -> dict:
+) -> tuple[dict, dict]:
     """Exports in a TensorFlow subprocess, then compares on `backend` as well.
 
     Args:
@@ -80,7 +80,8 @@ def export_via_worker(
 
     Returns:
         The manifest with the differences on TensorFlow and on `backend`, but
-        no verdict yet (`passed`, `failures`) and not yet written to disk.
+        no verdict yet (`passed`, `failures`) and not yet written to disk; and the
+        verification inputs and artifact outputs, per endpoint.
 
     Raises:
         RuntimeError: The worker ended without reporting a result.
@@ -131,7 +132,7 @@ def export_via_worker(
             samples = _unpack_samples(result["samples"], archive)
     manifest = result["manifest"]
     _cross_check(model_path, manifest, samples, backend)
-    return manifest
+    return manifest, samples
 
 
 def _registered_modules() -> list[str]:
@@ -180,12 +181,25 @@ def _rebuild_exception(result: dict) -> Exception:
 
 
 def _cross_check(model_path: Path, manifest: dict, samples: dict, backend: str) -> None:
-    """Adds the artifacts' differences from the model on `backend` to `manifest`."""
+    """Adds the artifacts' differences from the model on `backend` (this process)."""
+    add_reference(manifest, samples, backend, reference_outputs(model_path, samples))
+
+
+def reference_outputs(model_path: Path, samples: dict) -> dict[str, Any]:
+    """The Keras model's outputs, on this process's backend, for each endpoint's inputs
+    (`None` for an endpoint the model lacks when loaded here)."""
     model = load_model(model_path)
     endpoints = {e.name: e for e in resolve_endpoints(model)}
+    return {
+        name: None if name not in endpoints else keras_outputs(endpoints[name], sample["inputs"])
+        for name, sample in samples.items()
+    }
+
+
+def add_reference(manifest: dict, samples: dict, backend: str, references: dict) -> None:
+    """Records each artifact's difference from `references`, Keras' outputs on `backend`."""
     for name, sample in samples.items():
-        endpoint = endpoints.get(name)
-        reference = None if endpoint is None else keras_outputs(endpoint, sample["inputs"])
+        reference = references.get(name)
         for artifact in manifest["artifacts"]:
             if reference is None:
                 diff, note = None, f"endpoint missing when loaded on {backend}"
@@ -195,7 +209,65 @@ def _cross_check(model_path: Path, manifest: dict, samples: dict, backend: str) 
             entry["max_abs_diff_by_backend"][backend] = diff
             if note:
                 entry.setdefault("errors", []).append(f"{backend}: {note}")
-    manifest["reference_backends"] = ["tensorflow", backend]
+    manifest["reference_backends"] = [*manifest["reference_backends"], backend]
+
+
+def reference_via_subprocess(
+    model_path: Path, manifest: dict, samples: dict, backend: str, imports: Sequence[str]
+) -> None:
+    """Runs the model on `backend` in a subprocess and records the artifacts' differences.
+
+    This checks an export against the backend that trained the model when the export
+    runs elsewhere (e.g. a model trained on PyTorch, exported from TensorFlow).
+    """
+    inputs = {name: sample["inputs"] for name, sample in samples.items()}
+    index, arrays = _pack_samples(inputs)
+    with tempfile.TemporaryDirectory(prefix="mp_keras_reference_") as scratch:
+        inputs_path, outputs_path = Path(scratch) / "inputs.npz", Path(scratch) / "outputs.npz"
+        np.savez(inputs_path, **arrays)
+        (Path(scratch) / "inputs.json").write_text(json.dumps(index), encoding="utf-8")
+        command = [
+            sys.executable,
+            "-m",
+            "mp_keras.export",
+            str(model_path),
+            scratch,
+            "--reference-inputs",
+            str(inputs_path),
+            "--reference-outputs",
+            str(outputs_path),
+        ]
+        for module in [*imports, *(m for m in _registered_modules() if m not in imports)]:
+            command += ["--import-optional", module]
+        env = dict(_worker_env(), KERAS_BACKEND=backend)
+        process = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+        if process.returncode != 0 or not outputs_path.exists():
+            tail = "\n".join(process.stderr.strip().splitlines()[-30:])
+            raise RuntimeError(
+                f"Running the model on its training backend ({backend}) to check the export "
+                f"failed with code {process.returncode}.\nstderr (tail):\n{tail}"
+            )
+        out_index = json.loads((Path(scratch) / "outputs.json").read_text(encoding="utf-8"))
+        with np.load(outputs_path) as archive:
+            references = _unpack_samples(out_index, archive)
+    add_reference(manifest, samples, backend, references)
+
+
+def write_reference_outputs(
+    model_path: str, inputs_path: str, outputs_path: str, imports: Sequence[str]
+) -> int:
+    """Subprocess side of `reference_via_subprocess`: outputs on this backend, to a file."""
+    import_modules([], optional=imports)
+    scratch = Path(inputs_path).parent
+    index = json.loads((scratch / "inputs.json").read_text(encoding="utf-8"))
+    with np.load(inputs_path) as archive:
+        inputs = _unpack_samples(index, archive)
+    samples = {name: {"inputs": list(arrays)} for name, arrays in inputs.items()}
+    references = reference_outputs(check_model_path(model_path), samples)
+    out_index, arrays = _pack_samples({k: v for k, v in references.items() if v is not None})
+    np.savez(outputs_path, **arrays)
+    (scratch / "outputs.json").write_text(json.dumps(out_index), encoding="utf-8")
+    return 0
 
 
 # --------------------------------------------------------------------------- #

@@ -11,7 +11,7 @@ conv (replaced when run again); the exit status is 1 if a seed misses the goal.
 
 Usage (from the repository root):
 
-    .venv/bin/python benchmarks/cnn_mnist.py [--backend tensorflow|jax|torch]
+    .venv/bin/python apps/benchmarks/cnn_mnist.py [--backend tensorflow|jax|torch]
         [--conv correlation|convolution] [--seeds 0,1,2] [--epochs 12] [--no-docs]
 """
 
@@ -29,7 +29,7 @@ from typing import Any
 
 from _docs import write_section  # benchmarks/ is on sys.path when run as a script
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 MNIST = REPO.parent / "shared" / "data" / "mnist_test.npz"
 DOCS = REPO / "docs" / "chapter2.md"
 GOAL = 0.98
@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     given = [a for a in (sys.argv[1:] if argv is None else argv) if a != "--no-docs"]
     if "--backend" not in given:
         given = ["--backend", args.backend, *given]
-    command = " ".join([".venv/bin/python", "benchmarks/cnn_mnist.py", *given])
+    command = " ".join([".venv/bin/python", "apps/benchmarks/cnn_mnist.py", *given])
     text = markdown(args.backend, command, runs, args.conv, diffs)
     print(text)
     if not args.no_docs:

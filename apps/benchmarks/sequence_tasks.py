@@ -18,7 +18,7 @@ accuracy below 0.6 with the LSTM cell) or the gradient-flow curves do not show v
 
 Usage (from the repository root):
 
-    .venv/bin/python benchmarks/sequence_tasks.py [--backend tensorflow|jax|torch]
+    .venv/bin/python apps/benchmarks/sequence_tasks.py [--backend tensorflow|jax|torch]
         [--epochs-scale 1.0] [--no-docs] [--no-figures]
 """
 
@@ -35,7 +35,7 @@ from typing import Any
 
 from _docs import write_section  # benchmarks/ is on sys.path when run as a script
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs" / "chapter4.md"
 FIGURES = REPO / "docs" / "figures"
 DISTANCES = (1, 10, 30, 50)
@@ -113,7 +113,7 @@ def gradient_flow(figure: Path | None) -> dict[str, Any]:
 def markdown(backend: str, runs: list[dict[str, Any]], flow: dict[str, Any], args: Any) -> str:
     import keras
 
-    command = f"`.venv/bin/python benchmarks/sequence_tasks.py --backend {backend}`"
+    command = f"`.venv/bin/python apps/benchmarks/sequence_tasks.py --backend {backend}`"
     if args.epochs_scale != 1.0:
         command = command[:-1] + f" --epochs-scale {args.epochs_scale}`"
     threads = " (`OMP_NUM_THREADS=1`)" if os.environ.get("OMP_NUM_THREADS") == "1" else ""

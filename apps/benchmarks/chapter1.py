@@ -15,7 +15,7 @@ The figures are printed and written into `docs/chapter1.md`, in a block per back
 
 Usage (from the repository root):
 
-    .venv/bin/python benchmarks/chapter1.py [--backend tensorflow|jax|torch]
+    .venv/bin/python apps/benchmarks/chapter1.py [--backend tensorflow|jax|torch]
         [--seeds 0,1,2,3,4] [--no-docs]
 """
 
@@ -32,7 +32,7 @@ from typing import Any
 
 from _docs import write_section  # benchmarks/ is on sys.path when run as a script
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs" / "chapter1.md"
 FIGURE = REPO / "runs" / "chapter1" / "universal_approximation.png"
 MAX_EPOCHS = 100
@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     given = [a for a in (sys.argv[1:] if argv is None else argv) if a != "--no-docs"]
     if "--backend" not in given:
         given = ["--backend", args.backend, *given]
-    command = " ".join([".venv/bin/python", "benchmarks/chapter1.py", *given])
+    command = " ".join([".venv/bin/python", "apps/benchmarks/chapter1.py", *given])
     if os.environ.get("OMP_NUM_THREADS"):
         command = f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']} {command}"
     text = markdown(args.backend, command, separable, xor, errors, seconds)

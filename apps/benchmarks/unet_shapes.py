@@ -12,7 +12,7 @@ The figures are printed and written into `docs/chapter3.md`, in a block per back
 
 Usage (from the repository root):
 
-    .venv/bin/python benchmarks/unet_shapes.py [--backend tensorflow|jax|torch]
+    .venv/bin/python apps/benchmarks/unet_shapes.py [--backend tensorflow|jax|torch]
         [--upsampling transposed,nearest,bed_of_nails,max_unpooling] [--epochs 12]
         [--seed 0] [--no-docs]
 """
@@ -31,7 +31,7 @@ from typing import Any
 
 from _docs import write_section  # benchmarks/ is on sys.path when run as a script
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs" / "chapter3.md"
 FIGURE = REPO / "docs" / "figures" / "unet_shapes.png"
 GOAL = 0.9
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     given = [a for a in (sys.argv[1:] if argv is None else argv) if a != "--no-docs"]
     if "--backend" not in given:
         given = ["--backend", args.backend, *given]
-    command = " ".join([".venv/bin/python", "benchmarks/unet_shapes.py", *given])
+    command = " ".join([".venv/bin/python", "apps/benchmarks/unet_shapes.py", *given])
     text = markdown(args.backend, command, runs, args.epochs, args.seed, diffs)
     print(text)
     if not args.no_docs:
