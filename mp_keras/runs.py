@@ -109,7 +109,13 @@ class RunFolder:
         if overwrite:
             io.remove_path(self.work)
             return "new"
+        finished = self.finished_identity()
+        if finished == wanted:
+            return "finished"
         partial = self.partial_identity()
+        if partial is not None and not self._has_checkpoint():
+            io.remove_path(self.work)  # a run that failed before its first epoch ended
+            partial = None
         if partial is not None:
             if {key: partial.get(key) for key in IDENTITY_KEYS} != wanted:
                 raise RunFolderError(
@@ -131,10 +137,7 @@ class RunFolder:
                     "--overwrite to start over."
                 )
             return "resume"
-        finished = self.finished_identity()
         if finished is not None:
-            if finished == wanted:
-                return "finished"
             raise RunFolderError(
                 f"{self.path} holds a finished run of {describe(finished)}, not "
                 f"{describe(wanted)}. Pass --overwrite to replace it, or choose another --out."
@@ -148,6 +151,11 @@ class RunFolder:
                     "Pass --overwrite to replace them, or choose another --out."
                 )
         return "new"
+
+    def _has_checkpoint(self) -> bool:
+        return self.checkpoints.is_dir() and any(
+            not io.is_temporary(entry) for entry in self.checkpoints.iterdir()
+        )
 
     # === Writing ===
 

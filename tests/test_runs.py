@@ -149,6 +149,8 @@ def test_a_non_finite_loss_keeps_the_previous_model_and_fails(finished_mlp, tmp_
     err = capsys.readouterr().err
     assert re.search("loss became (nan|inf) at epoch 1, batch 1", err) and err.count("\n") == 1
     assert _snapshot(out) == before  # the good model, metrics and figure are untouched
+    assert main(["train", "mlp", "--epochs", "2", "--out", str(out)]) == 0  # still finished
+    assert "holds this finished run" in capsys.readouterr().out
     with pytest.raises(NonFiniteLossError) as caught:
         training.train("mlp", tmp_path / "new", dataset=f"npz:{npz}", epochs=2, verbose=0)
     assert caught.value.epoch == 0 and caught.value.batch == 0
