@@ -168,6 +168,10 @@ _USAGE_ERRORS = (ValueError, FileNotFoundError, FileExistsError, IsADirectoryErr
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `mp-keras` console script.
 
+    Args:
+        argv: the arguments; `None` reads them from the command line and, unless
+            `--verbose`, filters the backends' C++ log lines out of stderr.
+
     Exit codes: 0 on success, 2 for a usage error (bad argument, unknown name, a file
     that is not what it should be, a folder holding another run), 1 for a failure while
     running (non-finite loss, failed export parity, an unexpected error). Errors are
@@ -180,7 +184,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         simulate_cpu_devices(args.devices)  # XLA reads its flags when JAX starts
     _one_line_warnings()
-    if not args.verbose and args.command != "list":
+    # As a program (argv from the command line), not when called from Python code whose
+    # stderr is its own business (e.g. pytest's capture).
+    if argv is None and not args.verbose and args.command != "list":
         from mp_keras.quiet import quiet_backends
 
         quiet_backends()
