@@ -264,9 +264,8 @@ def _as_array(value: Any) -> np.ndarray | None:
 
 def _first_batch(x: Any, y: Any) -> tuple[np.ndarray | None, Any]:
     """The inputs and targets given to fit/evaluate, as NumPy (whole arrays, or the first
-    batch of a `tf.data.Dataset`). Targets that cannot be read are returned as given."""
-    if x is None:
-        return None, _as_array(y) if y is not None else None
+    batch of a `tf.data.Dataset`); inputs are None when they cannot be peeked at, and
+    targets that cannot be read as an array are returned as given."""
     if (
         type(x).__module__.startswith("tensorflow")
         and hasattr(x, "take")
@@ -274,12 +273,11 @@ def _first_batch(x: Any, y: Any) -> tuple[np.ndarray | None, Any]:
     ):
         for element in x.take(1):
             if isinstance(element, (tuple, list)):
-                first = np.asarray(element[0])
                 target = np.asarray(element[1]) if len(element) > 1 else None
-                return first, target
+                return np.asarray(element[0]), target
             return np.asarray(element), None
         return None, None
     if isinstance(x, tuple) and x and y is None:
         x, y = x[0], (x[1] if len(x) > 1 else None)
     target = _as_array(y)
-    return _as_array(x) if isinstance(x, np.ndarray) else None, y if target is None else target
+    return (x if isinstance(x, np.ndarray) else None), (y if target is None else target)
