@@ -109,3 +109,56 @@ def ring_distance(samples: np.ndarray, centres: np.ndarray) -> np.ndarray:
     """Distance of each 2-D sample to the nearest mode centre."""
     diff = samples[:, None, :] - centres[None, :, :]
     return np.sqrt((diff**2).sum(-1)).min(axis=1)
+
+
+def check_autoregressive(
+    model: keras.Model, x: np.ndarray, order: np.ndarray | None = None, condition: Any = None
+) -> np.ndarray:
+    """The autoregressive property of `model.conditional_logits`, proven by gradients.
+
+    For one example `x` (shape `(1, *data_shape)`, any real values), output i must not
+    depend on any input j at or after i in the order (d out_i / d x_j = 0 for
+    rank(j) >= rank(i)), and must depend on some earlier input. Returns the Jacobian
+    `(dims, dims)` indexed `[output, input]` in flat (row-major) numbering.
+    """
+    from mp_keras.engine import jacobian
+
+    dims = int(np.prod(x.shape[1:]))
+    order = model.ordering() if order is None else np.asarray(order)
+    rank = np.empty(dims, int)
+    rank[order] = np.arange(dims)
+    extra = () if condition is None else (keras.ops.convert_to_tensor(condition),)
+
+    def flat_logits(v: Any) -> Any:
+        return keras.ops.reshape(model.conditional_logits(v, *extra), (-1,))
+
+    jac = jacobian(flat_logits, x.astype("float32")).reshape(dims, dims)
+    later = rank[None, :] >= rank[:, None]  # [i, j]: j is not before i
+    leaks = np.argwhere(later & (np.abs(jac) > 0))
+    assert not len(leaks), f"outputs depend on later inputs: (output, input) = {leaks[:5]}"
+    earlier = ~later
+    assert (np.abs(jac[earlier]) > 0).any(), "no output depends on any earlier input"
+    return jac
+
+
+def check_normalises(model: keras.Model, condition: Any = None, atol: float = 1e-5) -> float:
+    """exp(log_prob) summed over every binary input of a small model equals 1."""
+    import itertools
+
+    shape = tuple(model.data_shape)
+    dims = int(np.prod(shape))
+    assert dims <= 16, f"{dims} binary dimensions are too many to enumerate"
+    every = np.array(list(itertools.product([0.0, 1.0], repeat=dims)), "float32")
+    every = every.reshape(-1, *shape)
+    kwargs = {} if condition is None else {"condition": np.full(len(every), condition, "int32")}
+    total = float(np.exp(to_numpy(model.log_prob(every, **kwargs)).astype("float64")).sum())
+    assert abs(total - 1.0) < atol, total
+    return total
+
+
+def randomize_weights(model: keras.Model, seed: int = 0, scale: float = 0.5) -> None:
+    """Gives every trainable weight random normal values (zero-initialised layers would
+    otherwise hide dependencies from the gradient checks)."""
+    rng = np.random.default_rng(seed)
+    for variable in model.trainable_variables:
+        variable.assign(rng.normal(scale=scale, size=tuple(variable.shape)).astype("float32"))

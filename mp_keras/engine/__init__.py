@@ -6,6 +6,7 @@ mp_keras that branches on the backend.
 """
 
 from mp_keras.engine.autodiff import jacobian, value_and_gradients
+from mp_keras.engine.compiled import compiled
 from mp_keras.engine.model import BaseModel, PhasedModel
 from mp_keras.engine.optimizer_group import OptimizerGroup
 from mp_keras.engine.phase import Phase
@@ -15,6 +16,7 @@ __all__ = [
     "OptimizerGroup",
     "Phase",
     "PhasedModel",
+    "compiled",
     "jacobian",
     "value_and_gradients",
 ]

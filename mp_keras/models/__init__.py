@@ -1,6 +1,7 @@
 """The models of the course, one file each."""
 
 from mp_keras.models.cnn import CNN
+from mp_keras.models.fvsbn import FVSBN
 from mp_keras.models.gan import GAN
 from mp_keras.models.mlp import MLP
 from mp_keras.models.perceptron import Perceptron
@@ -11,6 +12,7 @@ from mp_keras.models.vae import VAE
 
 __all__ = [
     "CNN",
+    "FVSBN",
     "GAN",
     "MLP",
     "VAE",
