@@ -134,3 +134,63 @@ def test_bad_arguments():
         VAE(likelihood="poisson")
     with pytest.raises(ValueError, match="latents"):
         small_vae().decode(np.zeros((2, 3), "float32"))
+
+
+def _exact_log_prob(model, x):
+    """log p(x) = log of the integral of p(x|z) N(z; 0, 1) dz, by quadrature (1-D latent)."""
+    z = np.linspace(-8, 8, 4001, dtype="float32")[:, None]
+    log_px_z = -to_numpy(
+        model.negative_log_likelihood(
+            np.repeat(x[:, None], len(z), 1).reshape(-1, *x.shape[1:]),
+            model.decoder(np.tile(z, (len(x), 1))),
+        )
+    ).reshape(len(x), len(z))
+    log_joint = log_px_z - 0.5 * (z[:, 0] ** 2 + math.log(2 * math.pi))
+    peak = log_joint.max(1, keepdims=True)
+    return peak[:, 0] + np.log(np.trapezoid(np.exp(log_joint - peak), z[:, 0], axis=1))
+
+
+def test_importance_weighted_bound_tightens_to_the_exact_likelihood():
+    model = small_vae(input_shape=(3,), latent_dim=1, hidden_units=(8,))
+    from tests.harness import randomize_weights
+
+    randomize_weights(model, seed=2, scale=1.0)
+    # q(z|x) = N(0.2, 1.2^2) for every x: not the posterior, but broader than the prior,
+    # so the importance weights are bounded and K = 3000 draws are accurate.
+    model.encoder.layers[-1].kernel.assign(np.zeros((8, 2), "float32"))
+    model.encoder.layers[-1].bias.assign(np.array([0.2, np.log(1.44)], "float32"))
+    x = np.array([[0, 1, 1], [1, 0, 0], [1, 1, 1]], "float32")
+    exact = _exact_log_prob(model, x)
+    bounds = {k: to_numpy(model.log_prob(x, num_samples=k, seed=4)) for k in (1, 10, 3000)}
+    assert bounds[1].shape == (3,)
+    np.testing.assert_allclose(bounds[3000], exact, atol=0.05)
+    many = np.repeat(x, 8000, axis=0)  # 8000 independent bounds per example
+
+    def mean_bound(k):
+        return to_numpy(model.log_prob(many, num_samples=k, seed=5)).reshape(3, -1).mean(1)
+
+    one, ten = mean_bound(1), mean_bound(10)
+    assert (one < ten).all() and (ten < exact + 0.01).all()  # E[L_1] <= E[L_10] <= log p(x)
+    # K = 1 is the ELBO: the same expectation as elbo(x), whose KL is in closed form.
+    np.testing.assert_allclose(one, to_numpy(model.elbo(many)).reshape(3, -1).mean(1), atol=0.12)
+
+
+def test_density_metrics_report_nll_and_elbo(digits):
+    model = small_vae()
+    metrics = model.density_metrics(digits[:20], num_samples=50)
+    assert set(metrics) == {"nll", "bits_per_dim", "elbo"}
+    assert metrics["nll"] <= -metrics["elbo"] + 0.5  # the IWAE bound is the tighter one
+    assert metrics["bits_per_dim"] == pytest.approx(metrics["nll"] / (64 * math.log(2)))
+
+
+def test_capacity_form_holds_the_kl_near_its_target(digits):
+    keras.utils.set_random_seed(0)
+    model = small_vae(latent_dim=4, hidden_units=(64,), beta=20.0, kl_target=3.0)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3))
+    kl = model.fit(digits, epochs=8, batch_size=64, verbose=0).history["kl"]
+    assert abs(kl[-1] - 3.0) < 1.0, kl
+    free = small_vae(latent_dim=4, hidden_units=(64,), beta=20.0)
+    free.compile(optimizer=keras.optimizers.Adam(3e-3))
+    assert free.fit(digits, epochs=8, batch_size=64, verbose=0).history["kl"][-1] < 1.0
+    with pytest.raises(ValueError, match="kl_target"):
+        small_vae(kl_target=-1.0)

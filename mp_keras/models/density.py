@@ -55,22 +55,9 @@ class DensityModel:
 
     def nll(self, x: Any, batch_size: int = 256, **kwargs: Any) -> float:
         """Mean negative log-likelihood of `x`, in nats per example."""
-        batch_size = check_count(type(self).__name__, "batch_size", batch_size)
-        x = np.asarray(keras.ops.convert_to_numpy(x))
         if hasattr(self, "validate_inputs"):
-            self.validate_inputs(x)
-        total = 0.0
-        for start in range(0, len(x), batch_size):
-            part = slice(start, start + batch_size)
-            batch_kwargs = {
-                key: value[part]
-                if isinstance(value, np.ndarray) and len(value) == len(x)
-                else value
-                for key, value in kwargs.items()
-            }
-            log_p = ops.convert_to_numpy(self.log_prob(x[part], **batch_kwargs))
-            total += float(np.sum(log_p, dtype=np.float64))
-        return -total / max(len(x), 1)
+            self.validate_inputs(np.asarray(ops.convert_to_numpy(x)))
+        return -batched_mean(self.log_prob, x, batch_size, **kwargs)
 
     def bits_per_dim(self, x: Any, batch_size: int = 256, **kwargs: Any) -> float:
         """`nll(x)` in bits per dimension: nll / (num_dims * ln 2)."""
@@ -81,6 +68,30 @@ class DensityModel:
         kwargs = {} if y is None else {"condition": np.asarray(y)}
         nll = self.nll(x, batch_size, **kwargs)
         return {"nll": nll, "bits_per_dim": nll / (self.num_dims * LN2)}
+
+
+def batched_mean(fn: Any, x: Any, batch_size: int = 256, **kwargs: Any) -> float:
+    """The mean over all examples of `fn(x_batch, **kwargs)` (shape `(batch,)`), as a float.
+
+    `x` is evaluated in batches of `batch_size`; keyword arguments that are arrays with
+    one entry per example are batched along with it, the others are passed as they are.
+
+    Example:
+    >>> import numpy as np
+    >>> batched_mean(lambda v: ops.sum(v, axis=1), np.ones((5, 3)), batch_size=2)
+    3.0
+    """
+    batch_size = check_count("batched_mean", "batch_size", batch_size)
+    x = np.asarray(ops.convert_to_numpy(x))
+    total = 0.0
+    for start in range(0, len(x), batch_size):
+        part = slice(start, start + batch_size)
+        batch_kwargs = {
+            key: value[part] if isinstance(value, np.ndarray) and len(value) == len(x) else value
+            for key, value in kwargs.items()
+        }
+        total += float(np.sum(ops.convert_to_numpy(fn(x[part], **batch_kwargs)), dtype=np.float64))
+    return total / max(len(x), 1)
 
 
 def bernoulli_log_prob(x: Any, logits: Any) -> Any:

@@ -12,12 +12,15 @@ from keras import ops
 
 from mp_keras.engine import Phase, PhasedModel
 from mp_keras.models._checks import check_count, check_no_targets, check_shape, check_values
+from mp_keras.models.density import DensityModel, batched_mean
 
 LIKELIHOODS = ("bernoulli", "gaussian")
+EVALUATION_SAMPLES = 1000  # importance samples of the NLL that `mp-keras evaluate` reports
+_ROWS_PER_CHUNK = 16384  # (examples x importance samples) decoded at once by log_prob
 
 
 @keras.saving.register_keras_serializable(package="mp_keras")
-class VAE(PhasedModel):
+class VAE(DensityModel, PhasedModel):
     """Variational autoencoder with a Gaussian encoder and a Bernoulli or Gaussian decoder.
 
     Kingma & Welling, "Auto-Encoding Variational Bayes", ICLR 2014. The encoder gives
@@ -33,6 +36,21 @@ class VAE(PhasedModel):
     `reconstruction + beta * kl` where `reconstruction = -log p(x|z)`; `reconstruction`,
     `kl` and `elbo` (nats per example) are logged.
 
+    beta-VAE (notes, section 5.4; Higgins et al. 2017): `beta` > 1 weighs the KL term.
+    The notes' constrained form, KL <= delta, has the Lagrangian
+    E[log p(x|z)] - beta (KL - delta), whose beta * delta is a constant: with
+    `kl_target=None` the loss is `reconstruction + beta * kl`, which has the same
+    gradients. With `kl_target=delta` the loss is `reconstruction + beta * |kl - delta|`
+    (the capacity form of Burgess et al. 2018), which holds the KL near delta from both
+    sides instead of only penalising it.
+
+    Likelihood (the density vocabulary of `DensityModel`): `log_prob(x, num_samples=K)`
+    is the importance-weighted bound of Burda et al. 2016,
+    log (1/K) sum_k p(x, z_k) / q(z_k|x) with z_k ~ q(z|x), a lower bound on log p(x)
+    that tightens as K grows (K = 1 is the ELBO); `nll(x, num_samples=K)` and
+    `bits_per_dim` average it, and `mp-keras evaluate` reports the NLL with K = 1000
+    next to the ELBO.
+
     Args:
         input_shape: tuple of ints. Shape of one example, e.g. `(8, 8, 1)`.
         latent_dim: int. Size of z. Defaults to `2`.
@@ -44,6 +62,8 @@ class VAE(PhasedModel):
         observation_std: float. Standard deviation of the Gaussian decoder. Defaults
             to `0.1`.
         beta: float. Weight of the KL term (1 gives the ELBO). Defaults to `1.0`.
+        kl_target: float or None. The KL target delta of the capacity form
+            `beta * |kl - delta|`; `None` uses `beta * kl`. Defaults to `None`.
         seed: int or None. Seed of the model's random draws. Defaults to `None`.
 
     Example:
@@ -66,6 +86,7 @@ class VAE(PhasedModel):
         likelihood: str = "bernoulli",
         observation_std: float = 0.1,
         beta: float = 1.0,
+        kl_target: float | None = None,
         seed: int | None = None,
         **kwargs: Any,
     ) -> None:
@@ -75,6 +96,10 @@ class VAE(PhasedModel):
             raise ValueError(f"latent_dim must be a positive int, got {latent_dim!r}.")
         if observation_std <= 0:
             raise ValueError(f"observation_std must be > 0, got {observation_std!r}.")
+        if beta < 0:
+            raise ValueError(f"beta must be >= 0, got {beta!r}.")
+        if kl_target is not None and kl_target < 0:
+            raise ValueError(f"kl_target must be >= 0 nats or None, got {kl_target!r}.")
         super().__init__(**kwargs)
 
         # === Config ===
@@ -84,6 +109,7 @@ class VAE(PhasedModel):
         self.likelihood = likelihood
         self.observation_std = float(observation_std)
         self.beta = float(beta)
+        self.kl_target = None if kl_target is None else float(kl_target)
         self.seed = seed
 
         # === Layers ===
@@ -157,6 +183,56 @@ class VAE(PhasedModel):
         """KL(N(mean, exp(log_var)) || N(0, I)) per example, in closed form."""
         return 0.5 * ops.sum(ops.exp(log_var) + ops.square(mean) - 1.0 - log_var, axis=-1)
 
+    # === Likelihood ===
+
+    def log_prob(self, x: Any, num_samples: int = 1, seed: int | None = None) -> Any:
+        """Importance-weighted lower bound on log p(x) with `num_samples` draws, `(batch,)`.
+
+        log w_k = log p(x|z_k) + log N(z_k; 0, I) - log q(z_k|x), z_k ~ q(z|x), and the
+        bound is logsumexp_k(log w_k) - log K (Burda et al. 2016); K = 1 is a one-sample
+        ELBO. Draws are decoded in chunks, so K = 1000 fits in memory.
+        """
+        num_samples = check_count(type(self).__name__, "num_samples", num_samples)
+        x = ops.convert_to_tensor(x, dtype=self.compute_dtype)
+        mean, log_var = self.encode(x)
+        batch = ops.shape(x)[0]
+        chunk = max(1, min(num_samples, _ROWS_PER_CHUNK // max(int(batch), 1)))
+        # One generator for all chunks: an integer seed reused per chunk would repeat draws.
+        seed = self.seed_generator if seed is None else keras.random.SeedGenerator(seed)
+        parts = []
+        for start in range(0, num_samples, chunk):
+            k = min(chunk, num_samples - start)
+            eps = keras.random.normal((k, batch, self.latent_dim), dtype=mean.dtype, seed=seed)
+            z = mean[None] + ops.exp(0.5 * log_var)[None] * eps  # (k, batch, latent)
+            flat_z = ops.reshape(z, (k * batch, self.latent_dim))
+            repeated = ops.reshape(
+                ops.tile(x[None], (k,) + (1,) * len(self.data_shape) + (1,)),
+                (k * batch, *self.data_shape),
+            )
+            log_px = -self.negative_log_likelihood(repeated, self.decoder(flat_z))
+            log_pz = -0.5 * ops.sum(ops.square(z) + math.log(2 * math.pi), axis=-1)
+            log_qz = -0.5 * ops.sum(
+                ops.square(eps) + log_var[None] + math.log(2 * math.pi), axis=-1
+            )
+            log_w = ops.reshape(log_px, (k, batch)) + log_pz - log_qz  # (k, batch)
+            parts.append(ops.logsumexp(log_w, axis=0))
+        return ops.logsumexp(ops.stack(parts), axis=0) - math.log(num_samples)
+
+    def elbo(self, x: Any) -> Any:
+        """The ELBO per example: a one-sample E_q[log p(x|z)] minus the closed-form KL."""
+        x = ops.convert_to_tensor(x, dtype=self.compute_dtype)
+        mean, log_var = self.encode(x)
+        z = self.reparameterize(mean, log_var)
+        return -self.negative_log_likelihood(x, self.decoder(z)) - self.kl_divergence(mean, log_var)
+
+    def density_metrics(
+        self, x: Any, y: Any = None, batch_size: int = 256, num_samples: int = EVALUATION_SAMPLES
+    ) -> dict[str, float]:
+        """`nll` (importance-weighted, `num_samples` draws), `bits_per_dim` and `elbo`."""
+        nll = self.nll(x, batch_size, num_samples=num_samples)
+        elbo = batched_mean(self.elbo, x, batch_size)
+        return {"nll": nll, "bits_per_dim": nll / (self.num_dims * math.log(2)), "elbo": elbo}
+
     # === Training ===
 
     def phases(self) -> list[Phase]:
@@ -167,7 +243,8 @@ class VAE(PhasedModel):
         z = self.reparameterize(mean, log_var)
         reconstruction = self.negative_log_likelihood(x, self.decoder(z, training=training))
         kl = self.kl_divergence(mean, log_var)
-        loss = ops.mean(reconstruction + self.beta * kl)
+        penalty = kl if self.kl_target is None else ops.abs(kl - self.kl_target)
+        loss = ops.mean(reconstruction + self.beta * penalty)
         logs = {
             "reconstruction": ops.mean(reconstruction),
             "kl": ops.mean(kl),
@@ -201,6 +278,7 @@ class VAE(PhasedModel):
                 "likelihood": self.likelihood,
                 "observation_std": self.observation_std,
                 "beta": self.beta,
+                "kl_target": self.kl_target,
                 "seed": self.seed,
             }
         )
