@@ -21,6 +21,7 @@ Example:
 from __future__ import annotations
 
 from mp_keras.data import sequences, shapes, toys
+from mp_keras.data.binarized_mnist import is_split_archive, load_binarized_mnist
 from mp_keras.data.embedded import (
     EMBEDDED_DATASETS,
     MOONS_MEAN,
@@ -51,6 +52,7 @@ __all__ = [
     "DatasetUnavailableError",
     "list_datasets",
     "load",
+    "load_binarized_mnist",
     "load_embedded",
     "load_idx",
     "load_npz",
@@ -62,13 +64,18 @@ __all__ = [
 ]
 
 _PREFIXED_DATASETS: dict[str, str] = {
+    "binarized_mnist": (
+        "Binarized MNIST, 28x28 binary digits, the density-estimation benchmark (50k/10k/10k "
+        "split): from the archive at $MP_KERAS_BINARIZED_MNIST, else TFDS (needs network once)."
+    ),
     "tfds:NAME": (
         "A TensorFlow Datasets image dataset, e.g. tfds:mnist, tfds:fashion_mnist, "
         "tfds:binarized_mnist; downloaded once (needs network), then read from the TFDS data dir."
     ),
     "npz:PATH": (
         "A local .npz archive with images under x/x_train/images and optional labels "
-        "y/y_train/labels and test arrays x_test/y_test."
+        "y/y_train/labels and test arrays x_test/y_test; or keys train/valid/test "
+        "(binarized MNIST's packed layout)."
     ),
     "idx:IMAGES[,LABELS]": (
         "MNIST IDX files (optionally gzipped): an image file and an optional label file, "
@@ -137,12 +144,16 @@ def load(
         if prefix == "tfds":
             return load_tfds(rest, split, num_examples=num_examples)
         if prefix == "npz":
+            if is_split_archive(rest):  # train/valid/test keys: binarized MNIST's layout
+                return load_binarized_mnist(rest, split, num_examples=num_examples)
             return load_npz(rest, split, num_examples=num_examples, name=name)
         if prefix == "idx":
             images, _, labels = rest.partition(",")
             if not images:
                 raise ValueError(f"{name!r} names no image file; use 'idx:IMAGES[,LABELS]'.")
             return load_idx(images, labels or None, split, num_examples=num_examples, name=name)
+    if name == "binarized_mnist":
+        return load_binarized_mnist(None, split, num_examples=num_examples)
     if name in EMBEDDED_DATASETS:
         return load_embedded(name, split, seed=seed, num_examples=num_examples)
     if name in _generated():
