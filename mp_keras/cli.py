@@ -64,6 +64,13 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=int, help="epochs (default: the model's recipe)")
     train.add_argument("--batch-size", type=int, help="batch size (default: the recipe's)")
     train.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    train.add_argument(
+        "--recipe",
+        choices=("default", "paper"),
+        default="default",
+        help="hyper-parameters: 'default' trains in minutes on a CPU, 'paper' uses the "
+        "published ones (for a GPU; see `mp-keras list`)",
+    )
     train.add_argument("--out", default=None, help="output folder (default: runs/MODEL)")
     train.add_argument(
         "--export",
@@ -153,7 +160,7 @@ def _list() -> None:
     for recipe in RECIPES.values():
         print(
             f"  {recipe.name:<15} {recipe.summary} (notes {recipe.chapter}; "
-            f"default dataset {recipe.dataset})"
+            f"default dataset {recipe.dataset}{'; --recipe paper' if recipe.paper else ''})"
         )
     print("Datasets:")
     for name, description in list_datasets().items():
@@ -280,6 +287,7 @@ def _train(args: argparse.Namespace) -> None:
         epochs=args.epochs,
         batch_size=args.batch_size,
         seed=args.seed,
+        recipe=args.recipe,
         overwrite=args.overwrite,
         devices=args.devices,
         jit_compile=True if args.jit_compile else "auto",

@@ -29,7 +29,14 @@ WORK = ".run"
 METRICS = "metrics.json"
 # What a finished run holds; anything else in OUT belongs to the user and is left alone.
 ARTIFACTS = ("model.keras", METRICS, "samples.png", "predictions.png", "logs", "export")
-IDENTITY_KEYS = ("model", "dataset", "epochs", "batch_size", "seed")
+IDENTITY_KEYS = ("model", "recipe", "dataset", "epochs", "batch_size", "seed")
+# What a key means when a run's files predate it.
+_IDENTITY_DEFAULTS = {"recipe": "default"}
+
+
+def _identity(record: dict[str, Any]) -> dict[str, Any]:
+    """The identity keys of a run's record, with the defaults of keys it predates."""
+    return {key: record.get(key, _IDENTITY_DEFAULTS.get(key)) for key in IDENTITY_KEYS}
 
 
 class RunFolderError(ValueError):
@@ -37,9 +44,15 @@ class RunFolderError(ValueError):
 
 
 def describe(identity: dict[str, Any]) -> str:
-    """`mlp on digits (30 epochs, batch size 64, seed 0)`."""
+    """`mlp on digits (30 epochs, batch size 64, seed 0)`; `made (paper recipe) on ...`."""
+    recipe = identity.get("recipe", "default")
+    model = (
+        identity.get("model")
+        if recipe == "default"
+        else f"{identity.get('model')} ({recipe} recipe)"
+    )
     return (
-        f"{identity.get('model')} on {identity.get('dataset')} ({identity.get('epochs')} "
+        f"{model} on {identity.get('dataset')} ({identity.get('epochs')} "
         f"epochs, batch size {identity.get('batch_size')}, seed {identity.get('seed')})"
     )
 
@@ -81,7 +94,7 @@ class RunFolder:
         metrics = io.read_json(self.path / METRICS)
         if not isinstance(metrics, dict) or not (self.path / "model.keras").is_file():
             return None
-        return {key: metrics.get(key) for key in IDENTITY_KEYS}
+        return _identity(metrics)
 
     def partial_identity(self) -> dict[str, Any] | None:
         """The identity of the unfinished run in `.run/`, if there is one."""
@@ -105,7 +118,7 @@ class RunFolder:
         if self._marker.exists():
             self._finish_commit()
         io.remove_temporaries(self.path)
-        wanted = {key: identity[key] for key in IDENTITY_KEYS}
+        wanted = _identity(identity)
         if overwrite:
             io.remove_path(self.work)
             return "new"
@@ -117,7 +130,7 @@ class RunFolder:
             io.remove_path(self.work)  # a run that failed before its first epoch ended
             partial = None
         if partial is not None:
-            if {key: partial.get(key) for key in IDENTITY_KEYS} != wanted:
+            if _identity(partial) != wanted:
                 raise RunFolderError(
                     f"{self.path} holds an unfinished run of {describe(partial)}, not "
                     f"{describe(wanted)}. Rerun with the same arguments to resume it, "

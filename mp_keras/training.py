@@ -16,7 +16,7 @@ from mp_keras.callbacks import CrashSafeBackup, FailOnNonFinite, NonFiniteLossEr
 from mp_keras.distribution import data_parallel
 from mp_keras.plots import save_image_grid, save_model_figure, save_scatter
 from mp_keras.registry import get_recipe
-from mp_keras.runs import IDENTITY_KEYS, METRICS, RunFolder
+from mp_keras.runs import METRICS, RunFolder
 
 
 def _floats(logs: dict[str, Any]) -> dict[str, float]:
@@ -51,6 +51,7 @@ def train(
     epochs: int | None = None,
     batch_size: int | None = None,
     seed: int = 0,
+    recipe: str = "default",
     overwrite: bool = False,
     devices: int = 1,
     jit_compile: bool | str = "auto",
@@ -81,6 +82,8 @@ def train(
         epochs: int or None. Defaults to the recipe's.
         batch_size: int or None. Defaults to the recipe's.
         seed: int. Seeds Python, NumPy, the backend, the model and the shuffling.
+        recipe: str. `"default"` (sized for a CPU) or `"paper"` (the published
+            hyper-parameters, see `mp_keras.registry.Recipe`).
         overwrite: bool. Discard an unfinished run and replace a finished one (the old
             files stay until the new run has succeeded).
         devices: int. Train data-parallel on this many devices (JAX backend,
@@ -103,7 +106,7 @@ def train(
             another run.
         NonFiniteLossError: the loss became NaN or infinite.
     """
-    recipe = get_recipe(model_name)
+    recipe = get_recipe(model_name, recipe)
     dataset = dataset or recipe.dataset
     epochs = recipe.epochs if epochs is None else epochs
     batch_size = recipe.batch_size if batch_size is None else batch_size
@@ -114,6 +117,7 @@ def train(
     backend = keras.backend.backend()
     identity = {
         "model": recipe.name,
+        "recipe": recipe.variant,
         "dataset": dataset,
         "epochs": epochs,
         "batch_size": batch_size,
@@ -144,7 +148,9 @@ def _train(
     verbose: Any,
     callbacks: list[keras.callbacks.Callback] | None,
 ) -> RunMetrics:
-    dataset, epochs, batch_size, seed = (identity[k] for k in IDENTITY_KEYS[1:])
+    dataset, epochs, batch_size, seed = (
+        identity[k] for k in ("dataset", "epochs", "batch_size", "seed")
+    )
     drop = distribution is not None  # every device gets an equal share of each batch
     # Everything that can be wrong with the data is found before anything is written.
     keras.utils.set_random_seed(seed)
@@ -207,6 +213,8 @@ def _train(
             ) from None
 
     test_metrics = _floats(model.evaluate(test_data, verbose=0, return_dict=True))
+    if hasattr(model, "density_metrics"):  # nll and bits/dim of the held-out split
+        test_metrics.update(model.density_metrics(test_x, test_y))
     io.save_model(model, run.result / "model.keras")
     save_figure(recipe.kind, model, run.result, test_x, test_y, seed)
     metrics = {
@@ -263,11 +271,15 @@ def evaluate(
     """Metrics of a saved model on a dataset split (the model must have been compiled)."""
     model = load(model_path)
     data = datasets.load(dataset, split)
-    kind = "classifier" if data.y is not None and not hasattr(model, "sample") else "generative"
+    supervised = not hasattr(model, "sample") or getattr(model, "is_conditional", False)
+    kind = "classifier" if data.y is not None and supervised else "generative"
     x, y = _inputs(data, kind)
     if not getattr(model, "compiled", False) or getattr(model, "optimizer", None) is None:
         model.compile()
-    return _floats(model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True))
+    metrics = _floats(model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True))
+    if hasattr(model, "density_metrics"):
+        metrics.update(model.density_metrics(x, y, batch_size=batch_size))
+    return metrics
 
 
 def sample(

@@ -149,6 +149,11 @@ class BinaryAutoregressive(DensityModel, PhasedModel):
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.track("bits_per_dim")
 
+    @property
+    def is_conditional(self) -> bool:
+        """Whether the model is class-conditional (trains and samples given labels)."""
+        return self.num_classes is not None
+
     # === Subclass interface ===
 
     def conditional_logits(self, x: Any, condition: Any = None, training: bool = False) -> Any:
