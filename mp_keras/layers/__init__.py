@@ -9,6 +9,7 @@ from mp_keras.layers.convolution import (
     correlate1d,
     correlate2d,
 )
+from mp_keras.layers.masked_dense import MaskedDense
 from mp_keras.layers.pooling import MaxPooling2DWithIndices
 from mp_keras.layers.recurrent import ElmanCell, LSTMCell, recurrent_cell
 from mp_keras.layers.upsampling import (
@@ -23,6 +24,7 @@ __all__ = [
     "Convolution2D",
     "ElmanCell",
     "LSTMCell",
+    "MaskedDense",
     "MaxPooling2DWithIndices",
     "MaxUnpooling2D",
     "NearestNeighborUpsampling2D",

@@ -3,7 +3,9 @@
 from mp_keras.models.cnn import CNN
 from mp_keras.models.fvsbn import FVSBN
 from mp_keras.models.gan import GAN
+from mp_keras.models.made import MADE
 from mp_keras.models.mlp import MLP
+from mp_keras.models.nade import NADE
 from mp_keras.models.perceptron import Perceptron
 from mp_keras.models.seq2seq import Seq2Seq, SequenceGenerator
 from mp_keras.models.sequence import SequenceClassifier, SequenceTagger
@@ -14,7 +16,9 @@ __all__ = [
     "CNN",
     "FVSBN",
     "GAN",
+    "MADE",
     "MLP",
+    "NADE",
     "VAE",
     "Perceptron",
     "SegmentationMeanIoU",

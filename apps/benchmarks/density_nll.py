@@ -1,0 +1,201 @@
+"""Binarized MNIST test NLL of the density models, next to the published numbers.
+
+Each model is trained on the standard 50,000 training images of binarized MNIST
+(Larochelle & Murray 2011 split, read from `../shared/data/binarized_mnist.npz` or
+`--data PATH`) with Adam, for a wall-clock budget of `--minutes` per model (whole epochs;
+the epoch with the best NLL on the first `--valid` validation images is kept), then its
+exact NLL (nats per image) is measured on all 10,000 test images. The VAE reports its
+ELBO and the importance-weighted bound with k = 1000 (Burda et al. 2016). The CPU
+configurations are small versions of the papers' (stated in the table); the papers'
+own are the `--recipe paper` recipes.
+
+The table is printed and, unless `--no-docs`, written into `docs/chapter6.md` (one block
+per backend, replaced when run again); each model's result is also kept in
+`runs/density_nll/BACKEND/NAME.json`, so a long run can be resumed model by model
+(`--models made,pixelcnn` reruns only those).
+
+Usage (from the repository root):
+
+    KERAS_BACKEND=jax .venv/bin/python apps/benchmarks/density_nll.py [--minutes 8]
+        [--models fvsbn,nade,made,made_k,pixelrnn,pixelcnn,gated_pixelcnn,vae]
+        [--data PATH] [--no-docs]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from _docs import write_section  # benchmarks/ is on sys.path when run as a script
+
+REPO = Path(__file__).resolve().parents[2]
+DOCS = REPO / "docs" / "chapter6.md"
+RESULTS = REPO / "runs" / "density_nll"
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "binarized_mnist.npz"
+
+# name: (class, constructor arguments, learning rate, batch size, published NLL, source)
+CONFIGS: dict[str, tuple[str, dict[str, Any], float, int, str, str]] = {
+    "fvsbn": ("FVSBN", {}, 1e-3, 100, "97.45", "Larochelle & Murray 2011"),
+    "nade": ("NADE", {"hidden_units": 500}, 1e-3, 100, "88.86", "Larochelle & Murray 2011"),
+    "made": ("MADE", {"hidden_units": (500,)}, 1e-3, 100, "88.40", "Germain et al. 2015"),
+    "made_k": (
+        "MADE",
+        {"hidden_units": (500,), "num_masks": 8, "ordering": "natural"},
+        1e-3,
+        100,
+        "88.04 (32 masks)",
+        "Germain et al. 2015",
+    ),
+    "pixelrnn": ("PixelRNN", {}, 1e-3, 64, "80.54 (7 layers)", "van den Oord et al. 2016a"),
+    "pixelcnn": ("PixelCNN", {}, 1e-3, 64, "81.30", "van den Oord et al. 2016a"),
+    "gated_pixelcnn": ("GatedPixelCNN", {}, 1e-3, 64, "—", "van den Oord et al. 2016b"),
+    "vae": (
+        "VAE",
+        {"latent_dim": 50, "hidden_units": (200, 200)},
+        1e-3,
+        100,
+        "86.76 (ELBO) / 84.78 (IWAE k=50)",
+        "Burda et al. 2016",
+    ),
+}
+TARGETS = {"fvsbn": 99, "nade": 91, "made": 90, "made_k": 90, "vae": 92, "pixelcnn": 87}
+TARGETS["gated_pixelcnn"] = 86
+
+
+def _load(path: Path, valid: int) -> tuple[Any, Any, Any]:
+    from mp_keras.data import load_binarized_mnist
+
+    train = load_binarized_mnist(path, "train").x
+    valid_x = load_binarized_mnist(path, "valid", num_examples=valid).x
+    test = load_binarized_mnist(path, "test").x
+    return train, valid_x, test
+
+
+def run_model(name: str, minutes: float, data: tuple[Any, Any, Any], seed: int) -> dict:
+    """Trains one model for `minutes` of wall clock and measures its test NLL."""
+    import keras
+
+    from mp_keras import models
+
+    cls_name, kwargs, learning_rate, batch_size, published, source = CONFIGS[name]
+    train, valid, test = data
+    keras.utils.set_random_seed(seed)
+    model = getattr(models, cls_name)(input_shape=train.shape[1:], seed=seed, **kwargs)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate))
+    best, best_weights, epochs, seconds = math.inf, None, 0, 0.0
+    while seconds < 60 * minutes:
+        start = time.perf_counter()
+        model.fit(train, epochs=1, batch_size=batch_size, verbose=0)
+        seconds += time.perf_counter() - start
+        epochs += 1
+        score = model.nll(valid, batch_size=500)
+        if not math.isfinite(score):
+            break
+        if score < best:
+            best, best_weights = score, model.get_weights()
+        print(f"  {name} epoch {epochs}: valid NLL {score:.2f} ({seconds:.0f} s)", flush=True)
+    if best_weights is not None:
+        model.set_weights(best_weights)
+    result = {
+        "model": name,
+        "class": cls_name,
+        "config": {k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()},
+        # FVSBN stores an n x n matrix of which (n^2 + n) / 2 entries are free.
+        "parameters": int(getattr(model, "num_free_parameters", model.count_params)()),
+        "epochs": epochs,
+        "train_seconds": round(seconds, 1),
+        "valid_nll": round(best, 2),
+        "published": published,
+        "source": source,
+        "target": TARGETS.get(name),
+    }
+    if cls_name == "VAE":
+        metrics = model.density_metrics(test, batch_size=100, num_samples=1000)
+        result["test_nll"] = round(metrics["nll"], 2)
+        result["test_elbo_nll"] = round(-metrics["elbo"], 2)
+    else:
+        result["test_nll"] = round(model.nll(test, batch_size=500), 2)
+    if cls_name == "MADE" and kwargs.get("num_masks", 1) > 1:
+        one = model.nll(test, batch_size=500, mask_index=0)
+        result["test_nll_one_mask"] = round(one, 2)
+    return result
+
+
+def table(results: list[dict], backend: str) -> str:
+    lines = [
+        f"Binarized MNIST, test NLL in nats (10,000 images), backend `{backend}`, "
+        f"{platform.processor() or platform.machine()} with {os.cpu_count()} cores; "
+        "rerun with `apps/benchmarks/density_nll.py`.",
+        "",
+        "| model | configuration | parameters | epochs | train time | test NLL | target "
+        "| published |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        nll = f"{r['test_nll']:.2f}"
+        if "test_elbo_nll" in r:
+            nll = f"{r['test_elbo_nll']:.2f} (ELBO) / {r['test_nll']:.2f} (IWAE k=1000)"
+        if "test_nll_one_mask" in r:
+            nll = f"{r['test_nll']:.2f} (ensemble) / {r['test_nll_one_mask']:.2f} (1 mask)"
+        config = ", ".join(f"{k}={v}" for k, v in r["config"].items()) or "defaults"
+        target = f"≤ {r['target']}" if r.get("target") else "—"
+        met = "" if not r.get("target") else (" ✓" if r["test_nll"] <= r["target"] else " ✗")
+        lines.append(
+            f"| {r['model']} | {r['class']}({config}) | {r['parameters']:,} | {r['epochs']} "
+            f"| {r['train_seconds'] / 60:.1f} min | {nll}{met} | {target} "
+            f"| {r['published']} ({r['source']}) |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", default=",".join(CONFIGS), help="comma-separated names")
+    parser.add_argument("--minutes", type=float, default=8.0, help="training budget per model")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="binarized MNIST .npz")
+    parser.add_argument("--valid", type=int, default=2000, help="validation images per epoch")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-docs", action="store_true", help="print only")
+    args = parser.parse_args(argv)
+    names = [n.strip() for n in args.models.split(",") if n.strip()]
+    unknown = sorted(set(names) - set(CONFIGS))
+    if unknown:
+        parser.error(f"unknown models {unknown}; choose from {sorted(CONFIGS)}")
+    if not args.data.is_file():
+        print(f"skipped: no binarized MNIST archive at {args.data} (pass --data PATH)")
+        return 0
+
+    import keras
+
+    backend = keras.backend.backend()
+    folder = RESULTS / backend
+    folder.mkdir(parents=True, exist_ok=True)
+    data = _load(args.data, args.valid)
+    from mp_keras import io
+
+    for name in names:
+        print(f"{name}: training for {args.minutes} min", flush=True)
+        result = run_model(name, args.minutes, data, args.seed)
+        io.write_json(folder / f"{name}.json", result)
+        print(json.dumps(result), flush=True)
+    results = [
+        json.loads((folder / f"{n}.json").read_text())
+        for n in CONFIGS
+        if (folder / f"{n}.json").exists()
+    ]
+    text = table(results, backend)
+    print(text)
+    if not args.no_docs:
+        write_section(DOCS, "density-nll", backend, text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
