@@ -61,6 +61,23 @@ def _mlp(info: DatasetInfo, seed: int | None) -> keras.Model:
     return MLP(input_shape=info.shape, num_classes=info.num_classes, hidden_units=(128,), seed=seed)
 
 
+def _gradient_descent_mlp(info: DatasetInfo, seed: int | None) -> keras.Model:
+    from mp_keras.models import GradientDescentMLP
+
+    if not info.num_classes:
+        raise ValueError(
+            f"GradientDescentMLP is a classifier and needs labels; dataset {info.name!r} has none."
+        )
+    return GradientDescentMLP(
+        input_shape=info.shape,
+        num_classes=info.num_classes,
+        hidden_units=(64,),
+        activation="tanh",
+        learning_rate=0.1,
+        seed=seed,
+    )
+
+
 def _vae(info: DatasetInfo, seed: int | None) -> keras.Model:
     from mp_keras.models import VAE
 
@@ -231,6 +248,17 @@ RECIPES: dict[str, Recipe] = {
             kind="classifier",
             build=_mlp,
             optimizer=_adam(1e-3),
+            dataset="digits",
+            epochs=30,
+            batch_size=64,
+        ),
+        Recipe(
+            name="gradient_descent_mlp",
+            chapter="1.3",
+            summary="MLP trained by gradient descent with hand-written backpropagation",
+            kind="classifier",
+            build=_gradient_descent_mlp,
+            optimizer=lambda: None,  # rule phase only: compile() takes no optimizer
             dataset="digits",
             epochs=30,
             batch_size=64,

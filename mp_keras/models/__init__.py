@@ -3,6 +3,7 @@
 from mp_keras.models.cnn import CNN
 from mp_keras.models.fvsbn import FVSBN
 from mp_keras.models.gan import GAN
+from mp_keras.models.gradient_descent_mlp import GradientDescentMLP
 from mp_keras.models.made import MADE
 from mp_keras.models.mlp import MLP
 from mp_keras.models.nade import NADE
@@ -16,6 +17,7 @@ __all__ = [
     "CNN",
     "FVSBN",
     "GAN",
+    "GradientDescentMLP",
     "MADE",
     "MLP",
     "NADE",
