@@ -133,6 +133,14 @@ def _parser() -> argparse.ArgumentParser:
     flow.add_argument("--units", type=int, default=16, help="state size (default: 16)")
     flow.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
 
+    field = command(
+        "receptive-field", help="PixelCNN's blind spot vs Gated PixelCNN, by gradient (figure)"
+    )
+    field.add_argument("--out", default="receptive_field.png", help="PNG path")
+    field.add_argument("--size", type=int, default=7, help="image height = width (default: 7)")
+    field.add_argument("--layers", type=int, default=4, help="masked layers (default: 4)")
+    field.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+
     bench = command("benchmark", help="steps/s of the engine vs Keras' own trainer")
     bench.add_argument("--steps", type=int, default=300, help="timed steps per run")
     bench.add_argument("--repeats", type=int, default=3, help="runs per trainer")
@@ -261,6 +269,10 @@ def _run(args: argparse.Namespace) -> int:
         from mp_keras.tools.gradient_flow import run as run_gradient_flow
 
         return run_gradient_flow(args)
+    elif args.command == "receptive-field":
+        from mp_keras.tools.receptive_field import run as run_receptive_field
+
+        return run_receptive_field(args)
     elif args.command == "benchmark":
         from mp_keras import io
         from mp_keras.benchmark import run_benchmark

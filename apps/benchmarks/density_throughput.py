@@ -52,8 +52,7 @@ def _images(num: int) -> Any:
 
 
 def _build(name: str) -> Any:
-    from mp_keras.models.made import MADE
-    from mp_keras.models.pixelcnn import PixelCNN
+    from mp_keras.models import MADE, PixelCNN
 
     if name == "made":
         return MADE(input_shape=(28, 28, 1), hidden_units=(500,), seed=0)

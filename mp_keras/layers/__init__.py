@@ -9,6 +9,7 @@ from mp_keras.layers.convolution import (
     correlate1d,
     correlate2d,
 )
+from mp_keras.layers.masked_conv import GatedPixelCNNBlock, MaskedConv2D
 from mp_keras.layers.masked_dense import MaskedDense
 from mp_keras.layers.pooling import MaxPooling2DWithIndices
 from mp_keras.layers.recurrent import ElmanCell, LSTMCell, recurrent_cell
@@ -23,7 +24,9 @@ __all__ = [
     "Convolution1D",
     "Convolution2D",
     "ElmanCell",
+    "GatedPixelCNNBlock",
     "LSTMCell",
+    "MaskedConv2D",
     "MaskedDense",
     "MaxPooling2DWithIndices",
     "MaxUnpooling2D",

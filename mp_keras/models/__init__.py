@@ -3,11 +3,13 @@
 from mp_keras.models.cnn import CNN
 from mp_keras.models.fvsbn import FVSBN
 from mp_keras.models.gan import GAN
+from mp_keras.models.gated_pixelcnn import GatedPixelCNN
 from mp_keras.models.gradient_descent_mlp import GradientDescentMLP
 from mp_keras.models.made import MADE
 from mp_keras.models.mlp import MLP
 from mp_keras.models.nade import NADE
 from mp_keras.models.perceptron import Perceptron
+from mp_keras.models.pixelcnn import PixelCNN
 from mp_keras.models.seq2seq import Seq2Seq, SequenceGenerator
 from mp_keras.models.sequence import SequenceClassifier, SequenceTagger
 from mp_keras.models.unet import SegmentationMeanIoU, UNet
@@ -17,12 +19,14 @@ __all__ = [
     "CNN",
     "FVSBN",
     "GAN",
-    "GradientDescentMLP",
     "MADE",
     "MLP",
     "NADE",
     "VAE",
+    "GatedPixelCNN",
+    "GradientDescentMLP",
     "Perceptron",
+    "PixelCNN",
     "SegmentationMeanIoU",
     "Seq2Seq",
     "SequenceClassifier",
