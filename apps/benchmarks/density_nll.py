@@ -43,12 +43,12 @@ DEFAULT_DATA = REPO.parent / "shared" / "data" / "binarized_mnist.npz"
 # name: (class, constructor arguments, learning rate, batch size, published NLL, source)
 CONFIGS: dict[str, tuple[str, dict[str, Any], float, int, str, str]] = {
     "fvsbn": ("FVSBN", {}, 1e-3, 100, "97.45", "Larochelle & Murray 2011"),
-    "nade": ("NADE", {"hidden_units": 500}, 1e-3, 100, "88.86", "Larochelle & Murray 2011"),
-    "made": ("MADE", {"hidden_units": (500,)}, 1e-3, 100, "88.40", "Germain et al. 2015"),
+    "nade": ("NADE", {"hidden_units": 500}, 5e-3, 100, "88.86", "Larochelle & Murray 2011"),
+    "made": ("MADE", {"hidden_units": (500,)}, 5e-3, 100, "88.40", "Germain et al. 2015"),
     "made_k": (
         "MADE",
         {"hidden_units": (500,), "num_masks": 8, "ordering": "natural"},
-        1e-3,
+        5e-3,
         100,
         "88.04 (32 masks)",
         "Germain et al. 2015",
