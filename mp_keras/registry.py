@@ -78,6 +78,31 @@ def _gradient_descent_mlp(info: DatasetInfo, seed: int | None) -> keras.Model:
     )
 
 
+def _linear_ae(info: DatasetInfo, seed: int | None) -> keras.Model:
+    from mp_keras.models import LinearAutoencoder
+
+    return LinearAutoencoder(input_shape=info.shape, latent_dim=10, seed=seed)
+
+
+def _autoencoder(corruption: str, latent_dim: int) -> Callable[[DatasetInfo, int | None], Any]:
+    """Builder of an `Autoencoder` with a corruption (denoising, inpainting) or none."""
+
+    def build(info: DatasetInfo, seed: int | None) -> keras.Model:
+        from mp_keras.models import Autoencoder
+
+        lo, hi = info.value_range
+        return Autoencoder(
+            input_shape=info.shape,
+            latent_dim=latent_dim,
+            hidden_units=(256,),
+            corruption=corruption,
+            reconstruction="bernoulli" if lo >= 0 and hi <= 1 else "mse",
+            seed=seed,
+        )
+
+    return build
+
+
 def _vae(info: DatasetInfo, seed: int | None) -> keras.Model:
     from mp_keras.models import VAE
 
@@ -334,6 +359,50 @@ RECIPES: dict[str, Recipe] = {
             optimizer=_rnn_optimizer,
             dataset="reverse",
             epochs=15,
+            batch_size=64,
+        ),
+        Recipe(
+            name="linear_ae",
+            chapter="5.1",
+            summary="Linear autoencoder (gradient descent finds the PCA subspace)",
+            kind="generative",
+            build=_linear_ae,
+            optimizer=_adam(1e-2),
+            dataset="digits",
+            epochs=50,
+            batch_size=128,
+        ),
+        Recipe(
+            name="autoencoder",
+            chapter="5.2",
+            summary="Autoencoder, undercomplete (16 latents)",
+            kind="generative",
+            build=_autoencoder("none", 16),
+            optimizer=_adam(1e-3),
+            dataset="digits",
+            epochs=60,
+            batch_size=64,
+        ),
+        Recipe(
+            name="denoising_ae",
+            chapter="5.2",
+            summary="Denoising autoencoder (Gaussian noise in, clean out; overcomplete)",
+            kind="generative",
+            build=_autoencoder("noise", 128),
+            optimizer=_adam(1e-3),
+            dataset="digits",
+            epochs=60,
+            batch_size=64,
+        ),
+        Recipe(
+            name="inpainting_ae",
+            chapter="5.2",
+            summary="Inpainting autoencoder (masked patch in, clean out; overcomplete)",
+            kind="generative",
+            build=_autoencoder("mask", 128),
+            optimizer=_adam(1e-3),
+            dataset="digits",
+            epochs=60,
             batch_size=64,
         ),
         Recipe(

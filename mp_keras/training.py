@@ -271,7 +271,8 @@ def evaluate(
     """Metrics of a saved model on a dataset split (the model must have been compiled)."""
     model = load(model_path)
     data = datasets.load(dataset, split)
-    supervised = not hasattr(model, "sample") or getattr(model, "is_conditional", False)
+    unsupervised = hasattr(model, "sample") or hasattr(model, "figure_rows")  # + autoencoders
+    supervised = not unsupervised or getattr(model, "is_conditional", False)
     kind = "classifier" if data.y is not None and supervised else "generative"
     x, y = _inputs(data, kind)
     if not getattr(model, "compiled", False) or getattr(model, "optimizer", None) is None:

@@ -1,10 +1,12 @@
 """The models of the course, one file each."""
 
+from mp_keras.models.autoencoder import Autoencoder
 from mp_keras.models.cnn import CNN
 from mp_keras.models.fvsbn import FVSBN
 from mp_keras.models.gan import GAN
 from mp_keras.models.gated_pixelcnn import GatedPixelCNN
 from mp_keras.models.gradient_descent_mlp import GradientDescentMLP
+from mp_keras.models.linear_autoencoder import LinearAutoencoder
 from mp_keras.models.made import MADE
 from mp_keras.models.mlp import MLP
 from mp_keras.models.nade import NADE
@@ -23,8 +25,10 @@ __all__ = [
     "MLP",
     "NADE",
     "VAE",
+    "Autoencoder",
     "GatedPixelCNN",
     "GradientDescentMLP",
+    "LinearAutoencoder",
     "Perceptron",
     "PixelCNN",
     "SegmentationMeanIoU",

@@ -109,11 +109,16 @@ def save_model_figure(
 ) -> None:
     """The figure `mp-keras train` writes: samples (and reconstructions) or predictions.
 
-    Generative models with `sample` get a grid of samples (a scatter plot for 2-D data);
+    Autoencoders (`figure_rows`) get rows of corrupted inputs, reconstructions and clean
+    inputs; generative models with `sample` get a grid of samples (a scatter plot for 2-D
+    data);
     models with `encode` add a row of inputs and a row of their reconstructions;
     classifiers get test images titled with predicted and true labels.
     """
     points = x.ndim == 2 and x.shape[1] == 2  # 2-D densities are shown as point clouds
+    if hasattr(model, "figure_rows"):  # autoencoders: (corrupted,) reconstructed, clean rows
+        save_image_grid(model.figure_rows(np.asarray(x[:num]), seed=seed), path)
+        return
     if hasattr(model, "sample"):
         samples = keras.ops.convert_to_numpy(model.sample(1000 if points else num, seed))
         if points:
