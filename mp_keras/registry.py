@@ -509,6 +509,33 @@ RECIPES: dict[str, Recipe] = {
             ),
         ),
         Recipe(
+            name="pixelrnn",
+            chapter="6.4",
+            summary="PixelRNN: type-A masked conv, Row LSTM layers over the rows, 1x1 head",
+            kind="generative",
+            build=_binary_density(
+                "PixelRNN", images=True, hidden_units=32, num_layers=2, first_kernel_size=5
+            ),
+            optimizer=_adam(3e-3),
+            dataset="digits_binarized",
+            epochs=25,
+            batch_size=32,
+            paper=Recipe(
+                name="pixelrnn",
+                chapter="6.4",
+                summary="PixelRNN, 7 Row LSTM layers, binarized MNIST (paper: 80.54 nats)",
+                kind="generative",
+                build=_binary_density(
+                    "PixelRNN", images=True, hidden_units=16, num_layers=7, first_kernel_size=7
+                ),
+                optimizer=_adam(1e-3),
+                dataset="binarized_mnist",
+                epochs=100,
+                batch_size=64,
+                variant="paper",
+            ),
+        ),
+        Recipe(
             name="pixelcnn",
             chapter="6.4",
             summary="PixelCNN: masked convolutions (type A, then B), Bernoulli pixels",

@@ -162,3 +162,8 @@ def randomize_weights(model: keras.Model, seed: int = 0, scale: float = 0.5) -> 
     rng = np.random.default_rng(seed)
     for variable in model.trainable_variables:
         variable.assign(rng.normal(scale=scale, size=tuple(variable.shape)).astype("float32"))
+
+
+def binary_images(shape: tuple[int, ...], seed: int = 0, p: float = 0.3) -> np.ndarray:
+    """Random 0/1 float32 data of `shape`, each value 1 with probability `p`."""
+    return (np.random.default_rng(seed).random(shape) < p).astype("float32")

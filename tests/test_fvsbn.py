@@ -7,16 +7,15 @@ import pytest
 
 from mp_keras.models import FVSBN
 from tests.harness import (
+    binary_images as binary,
+)
+from tests.harness import (
     check_autoregressive,
     check_normalises,
     randomize_weights,
     run_standard_checks,
     to_numpy,
 )
-
-
-def binary(shape, seed=0, p=0.3):
-    return (np.random.default_rng(seed).random(shape) < p).astype("float32")
 
 
 def test_standard_checks(tmp_path):

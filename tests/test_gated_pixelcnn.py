@@ -20,16 +20,15 @@ from mp_keras.tools.receptive_field import (
     save_receptive_field_figure,
 )
 from tests.harness import (
+    binary_images as binary,
+)
+from tests.harness import (
     check_autoregressive,
     check_normalises,
     randomize_weights,
     run_standard_checks,
     to_numpy,
 )
-
-
-def binary(shape, seed=0, p=0.3):
-    return (np.random.default_rng(seed).random(shape) < p).astype("float32")
 
 
 def tiny(shape=(4, 4, 1), **kwargs):

@@ -12,6 +12,9 @@ import pytest
 from mp_keras.layers.masked_dense import MaskedDense
 from mp_keras.models.made import MADE, made_degrees, made_masks
 from tests.harness import (
+    binary_images as binary,
+)
+from tests.harness import (
     check_autoregressive,
     check_config_round_trip,
     check_normalises,
@@ -19,10 +22,6 @@ from tests.harness import (
     run_standard_checks,
     to_numpy,
 )
-
-
-def binary(shape, seed=0, p=0.3):
-    return (np.random.default_rng(seed).random(shape) < p).astype("float32")
 
 
 def one_mask(model, k):

@@ -18,10 +18,9 @@ from tests.harness import (
     run_standard_checks,
     to_numpy,
 )
-
-
-def binary(shape, seed=0, p=0.3):
-    return (np.random.default_rng(seed).random(shape) < p).astype("float32")
+from tests.harness import (
+    binary_images as binary,
+)
 
 
 def test_standard_checks(tmp_path):

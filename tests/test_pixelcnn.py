@@ -14,16 +14,15 @@ from mp_keras.layers.masked_conv import MaskedConv2D, channel_groups, pixelcnn_m
 from mp_keras.models.pixelcnn import PixelCNN
 from mp_keras.tools.receptive_field import BLIND, SEEN, TARGET, dependence_map, receptive_field
 from tests.harness import (
+    binary_images as binary,
+)
+from tests.harness import (
     check_autoregressive,
     check_normalises,
     randomize_weights,
     run_standard_checks,
     to_numpy,
 )
-
-
-def binary(shape, seed=0, p=0.3):
-    return (np.random.default_rng(seed).random(shape) < p).astype("float32")
 
 
 def tiny(shape=(4, 4, 1), **kwargs):

@@ -13,6 +13,7 @@ from mp_keras.layers.masked_conv import GatedPixelCNNBlock, MaskedConv2D
 from mp_keras.layers.masked_dense import MaskedDense
 from mp_keras.layers.pooling import MaxPooling2DWithIndices
 from mp_keras.layers.recurrent import ElmanCell, LSTMCell, recurrent_cell
+from mp_keras.layers.row_lstm import RowLSTM
 from mp_keras.layers.upsampling import (
     BedOfNailsUpsampling2D,
     MaxUnpooling2D,
@@ -31,6 +32,7 @@ __all__ = [
     "MaxPooling2DWithIndices",
     "MaxUnpooling2D",
     "NearestNeighborUpsampling2D",
+    "RowLSTM",
     "convolution_matrix",
     "convolve1d",
     "convolve2d",

@@ -12,6 +12,7 @@ from mp_keras.models.mlp import MLP
 from mp_keras.models.nade import NADE
 from mp_keras.models.perceptron import Perceptron
 from mp_keras.models.pixelcnn import PixelCNN
+from mp_keras.models.pixelrnn import PixelRNN
 from mp_keras.models.seq2seq import Seq2Seq, SequenceGenerator
 from mp_keras.models.sequence import SequenceClassifier, SequenceTagger
 from mp_keras.models.unet import SegmentationMeanIoU, UNet
@@ -31,6 +32,7 @@ __all__ = [
     "LinearAutoencoder",
     "Perceptron",
     "PixelCNN",
+    "PixelRNN",
     "SegmentationMeanIoU",
     "Seq2Seq",
     "SequenceClassifier",
