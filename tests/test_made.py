@@ -217,3 +217,23 @@ def test_masked_dense_masks_the_product_not_the_kernel():
     fvsbn = MADE(input_shape=(4,), hidden_units=())  # no hidden layer: x_j -> x_i for j < i
     np.testing.assert_array_equal(fvsbn.masks(0)[0], np.triu(np.ones((4, 4)), k=1))
     assert MADE(input_shape=(4,), hidden_units=8).hidden_units == (8,)
+
+
+def test_the_shipped_binarized_mnist_model_loads_and_scores_its_test_set():
+    import json
+    from pathlib import Path
+
+    import keras
+
+    import mp_keras  # noqa: F401  (registers the classes)
+    from mp_keras.data import load_binarized_mnist
+
+    folder = Path(__file__).resolve().parents[1] / "saved_models" / "made_binarized_mnist"
+    shared = Path(__file__).resolve().parents[2] / "shared" / "data" / "binarized_mnist.npz"
+    model = keras.saving.load_model(folder / "model.keras")
+    assert model.data_shape == (28, 28, 1) and model.training_backend == "jax"
+    if not shared.is_file():
+        pytest.skip("../shared/data/binarized_mnist.npz not present")
+    recorded = json.loads((folder / "metrics.json").read_text())["nll"]
+    x = load_binarized_mnist(shared, "test").x
+    assert abs(model.nll(x, batch_size=1000) - recorded) < 0.01  # same on every backend
