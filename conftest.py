@@ -4,9 +4,6 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("MP_KERAS_ALLOW_DOWNLOAD", "0")
-# The tests run tiny models a few steps each: XLA's compile time dominates, and LLVM's
-# optimisation passes cost more than they save (JAX, and TensorFlow's XLA).
-os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")
 
 import keras
 

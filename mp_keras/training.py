@@ -23,6 +23,13 @@ def _floats(logs: dict[str, Any]) -> dict[str, float]:
     return {key: float(value) for key, value in logs.items()}
 
 
+def _add_new(metrics: dict[str, float], extra: dict[str, float]) -> None:
+    """Adds the density metrics `evaluate` did not already log (its `elbo` is kept: it is
+    the same draw as its `loss`)."""
+    for key, value in extra.items():
+        metrics.setdefault(key, float(value))
+
+
 def _inputs(dataset: datasets.Dataset, kind: str) -> tuple[np.ndarray, np.ndarray | None]:
     """Generative models learn from x alone; every other kind is supervised by y."""
     return dataset.x, (None if kind == "generative" else dataset.y)
@@ -214,7 +221,7 @@ def _train(
 
     test_metrics = _floats(model.evaluate(test_data, verbose=0, return_dict=True))
     if hasattr(model, "density_metrics"):  # nll and bits/dim of the held-out split
-        test_metrics.update(model.density_metrics(test_x, test_y))
+        _add_new(test_metrics, model.density_metrics(test_x, test_y))
     io.save_model(model, run.result / "model.keras")
     save_figure(recipe.kind, model, run.result, test_x, test_y, seed)
     metrics = {
@@ -279,7 +286,7 @@ def evaluate(
         model.compile()
     metrics = _floats(model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True))
     if hasattr(model, "density_metrics"):
-        metrics.update(model.density_metrics(x, y, batch_size=batch_size))
+        _add_new(metrics, model.density_metrics(x, y, batch_size=batch_size))
     return metrics
 
 
