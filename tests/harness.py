@@ -167,3 +167,8 @@ def randomize_weights(model: keras.Model, seed: int = 0, scale: float = 0.5) -> 
 def binary_images(shape: tuple[int, ...], seed: int = 0, p: float = 0.3) -> np.ndarray:
     """Random 0/1 float32 data of `shape`, each value 1 with probability `p`."""
     return (np.random.default_rng(seed).random(shape) < p).astype("float32")
+
+
+def random_probe(shape: tuple[int, ...], seed: int = 1) -> np.ndarray:
+    """One real-valued example `(1, *shape)`, the input of the gradient checks."""
+    return np.random.default_rng(seed).normal(size=(1, *shape)).astype("float32")

@@ -29,15 +29,14 @@ from tests.harness import (
     run_standard_checks,
     to_numpy,
 )
+from tests.harness import (
+    random_probe as probe,
+)
 
 
 def tiny(shape=(4, 4, 1), **kwargs):
     defaults = dict(filters=8, num_layers=2, first_kernel_size=3, seed=0)
     return GatedPixelCNN(input_shape=shape, **{**defaults, **kwargs})
-
-
-def probe(shape):
-    return np.random.default_rng(1).normal(size=(1, *shape)).astype("float32")
 
 
 def test_standard_checks_then_training_lowers_the_loss(tmp_path):
