@@ -127,12 +127,14 @@ def check_autoregressive(
     order = model.ordering() if order is None else np.asarray(order)
     rank = np.empty(dims, int)
     rank[order] = np.arange(dims)
-    extra = () if condition is None else (keras.ops.convert_to_tensor(condition),)
 
-    def flat_logits(v: Any) -> Any:
-        return keras.ops.reshape(model.conditional_logits(v, *extra), (-1,))
+    def logits(v: Any) -> Any:  # one row per copy of x: a single backward pass
+        if condition is None:
+            return model.conditional_logits(v)
+        labels = keras.ops.convert_to_tensor(np.reshape(condition, (1,)))
+        return model.conditional_logits(v, keras.ops.repeat(labels, keras.ops.shape(v)[0]))
 
-    jac = jacobian(flat_logits, x.astype("float32")).reshape(dims, dims)
+    jac = jacobian(logits, x.astype("float32"), independent_batch=True).reshape(dims, dims)
     later = rank[None, :] >= rank[:, None]  # [i, j]: j is not before i
     leaks = np.argwhere(later & (np.abs(jac) > 0))
     assert not len(leaks), f"outputs depend on later inputs: (output, input) = {leaks[:5]}"

@@ -96,14 +96,52 @@ def test_model_masks_follow_the_ordering_of_each_mask():
 
 
 @pytest.mark.parametrize(
-    ("ordering", "hidden_units"), [("natural", (8,)), ("random", (8,)), ("random", (8, 8))]
+    ("ordering", "hidden_units", "direct"),
+    [("natural", (8,), False), ("random", (8,), False), ("random", (8, 8), True)],
 )
-def test_autoregressive_by_gradient(ordering, hidden_units):
-    model = MADE(input_shape=(2, 2, 1), hidden_units=hidden_units, ordering=ordering, num_masks=2)
+def test_autoregressive_by_gradient(ordering, hidden_units, direct):
+    model = MADE(
+        input_shape=(2, 2, 1),
+        hidden_units=hidden_units,
+        ordering=ordering,
+        num_masks=2,
+        direct_connections=direct,
+    )
     randomize_weights(model)
     x = np.random.default_rng(1).normal(size=(1, 2, 2, 1))
     for k in range(2):
         check_autoregressive(one_mask(model, k), x, order=model.ordering(k))
+
+
+@pytest.mark.parametrize("ordering", ["natural", "random"])
+def test_direct_connections_are_an_fvsbn_inside_the_made(ordering):
+    model = MADE(
+        input_shape=(4,), hidden_units=(8,), ordering=ordering, num_masks=2, direct_connections=True
+    )
+    direct = model.direct_layer
+    assert direct.stacked == (ordering == "random")  # one n x n mask when orders agree
+    for k in range(2):
+        rank = np.argsort(model.ordering(k))
+        mask = direct.masks()[k] if direct.stacked else direct.masks()
+        np.testing.assert_array_equal(mask, rank[:, None] < rank[None, :])  # j before i
+    randomize_weights(model)
+    kernel = np.random.default_rng(4).normal(size=(4, 4)).astype("float32")
+    direct.kernel.assign(kernel)
+    hidden = MADE.from_config({**model.get_config(), "direct_connections": False})
+    for mine, theirs in zip(
+        [*hidden.hidden_layers, hidden.output_layer], [*model.hidden_layers, model.output_layer]
+    ):
+        mine.set_weights(theirs.get_weights())  # same mask_seed: the same masks
+    x = binary((6, 4), seed=3, p=0.5)
+    for k in range(2):  # the path adds exactly x (A ⊙ M_direct) to the hidden path's logits
+        mask = direct.masks()[k] if direct.stacked else direct.masks()
+        np.testing.assert_allclose(
+            to_numpy(model.conditional_logits(x, mask_index=k)),
+            to_numpy(hidden.conditional_logits(x, mask_index=k)) + x @ (kernel * mask),
+            atol=1e-5,
+        )
+    check_normalises(model)
+    check_config_round_trip(model)
 
 
 def test_connectivity_agnostic_training_and_the_ensemble(tmp_path):

@@ -52,18 +52,39 @@ def value_and_gradients(fn: Callable[..., Any], inputs: Sequence[Any]) -> tuple[
     return keras.ops.convert_to_numpy(value), [keras.ops.convert_to_numpy(g) for g in grads]
 
 
-def jacobian(fn: Callable[[Any], Any], x: Any) -> np.ndarray:
+def jacobian(fn: Callable[[Any], Any], x: Any, independent_batch: bool = False) -> np.ndarray:
     """The Jacobian d fn(x) / dx as a NumPy array of shape `fn(x).shape + x.shape`.
 
-    Built one output component at a time, so meant for small problems.
+    Built one output component at a time, so meant for small problems. With
+    `independent_batch=True`, `fn` must treat axis 0 as independent examples (no batch
+    statistics) and `x` must hold one example, `(1, ...)`: `x` is then repeated once per
+    output component and every row is read from a single backward pass, which is far
+    faster for models.
 
     Example:
     >>> import numpy as np
     >>> jacobian(lambda v: 3.0 * v, np.ones(2)).tolist()
     [[3.0, 0.0], [0.0, 3.0]]
+    >>> jacobian(lambda v: v**2, np.array([[1.0, 2.0]]), independent_batch=True).tolist()
+    [[[[2.0, 0.0]], [[0.0, 4.0]]]]
     """
     x = np.asarray(x, dtype="float32")
     out_shape = tuple(keras.ops.convert_to_numpy(fn(keras.ops.convert_to_tensor(x))).shape)
+    if independent_batch:
+        if x.shape[:1] != (1,) or out_shape[:1] != (1,):
+            raise ValueError(
+                "jacobian(independent_batch=True) takes one example, x of shape (1, ...), "
+                f"and fn(x) of shape (1, ...); got {x.shape} -> {out_shape}."
+            )
+        size = int(np.prod(out_shape))
+        pick = np.eye(size, dtype="float32")  # row b reads output component b
+
+        def picked(v: Any) -> Any:
+            out = keras.ops.reshape(fn(v), (size, size))
+            return keras.ops.sum(out * keras.ops.convert_to_tensor(pick))
+
+        _, (grad,) = value_and_gradients(picked, [np.repeat(x, size, axis=0)])
+        return grad.reshape(out_shape + x.shape)
     rows = []
     for index in np.ndindex(*out_shape):
         _, (grad,) = value_and_gradients(lambda v, i=index: fn(v)[i], [x])
