@@ -24,8 +24,9 @@ class Recipe:
         name: str. Command-line name.
         chapter: str. Section of the course notes.
         summary: str. One line for `mp-keras list`.
-        kind: str. `"generative"` (learns from x alone), or a supervised kind
-            (`"classifier"`, `"segmentation"`, `"sequence"`) trained on (x, y).
+        kind: str. `"generative"` (learns from x alone), `"conditional"` (a generative
+            model of x given its label y), or a supervised kind (`"classifier"`,
+            `"segmentation"`, `"sequence"`) trained on (x, y).
         build: callable `(info, seed) -> keras.Model` for a dataset's `DatasetInfo`.
         optimizer: callable returning what `model.compile(optimizer=...)` takes.
         dataset: str. Default dataset name.
@@ -227,6 +228,79 @@ def _unet(info: DatasetInfo, seed: int | None) -> keras.Model:
     return UNet(input_shape=info.shape, num_classes=info.num_classes, filters=(16, 32, 64))
 
 
+def _wavenet(info: DatasetInfo, seed: int | None) -> keras.Model:
+    from mp_keras.models import WaveNet
+
+    lo, hi = info.value_range
+    if len(info.shape) != 1 or info.binary or lo < 0 or hi > 255:
+        raise ValueError(
+            f"WaveNet models sequences of 256 mu-law classes, shape (time,) in 0..255; dataset "
+            f"{info.name!r} has examples of shape {tuple(info.shape)} in {info.value_range}. "
+            "Use 'tones' or an npz: file with a 'waveforms' array."
+        )
+    return WaveNet(
+        num_classes=256,
+        residual_channels=32,
+        dilation_channels=32,
+        skip_channels=64,
+        num_blocks=1,
+        dilations_per_block=8,
+        input_length=info.shape[0],
+        seed=seed,
+    )
+
+
+def _vrnn(conditional: bool) -> Callable[[DatasetInfo, int | None], Any]:
+    """Builder of a `VRNN` (or, conditional, a `CVRNN`) of `(time, features)` sequences."""
+
+    def build(info: DatasetInfo, seed: int | None) -> keras.Model:
+        from mp_keras.models import CVRNN, VRNN
+
+        name = "CVRNN" if conditional else "VRNN"
+        if len(info.shape) != 2:
+            raise ValueError(
+                f"{name} models sequences (time, features); dataset {info.name!r} has "
+                f"examples of shape {tuple(info.shape)}. Use 'digit_strokes'."
+            )
+        if conditional and not info.num_classes:
+            raise ValueError(f"CVRNN needs labelled sequences; dataset {info.name!r} has none.")
+        sizes = dict(
+            sequence_length=info.shape[0],
+            features=info.shape[1],
+            latent_dim=16,
+            units=128,
+            hidden_units=(128,),
+            likelihood="bernoulli" if info.binary else "gaussian",
+            seed=seed,
+        )
+        if conditional:
+            return CVRNN(num_classes=info.num_classes, **sizes)
+        return VRNN(**sizes)
+
+    return build
+
+
+def _transformer(info: DatasetInfo, seed: int | None) -> keras.Model:
+    from mp_keras.data import addition
+    from mp_keras.models import Transformer
+
+    size = dict(embed_dim=64, num_heads=4, num_layers=2, seed=seed)
+    lo, hi = info.value_range
+    if len(info.shape) == 3 and info.binary and info.shape[-1] == 1:
+        return Transformer(input_shape=info.shape, **size)
+    if len(info.shape) == 1 and lo == 0 and not info.binary:
+        vocab_size = int(hi) + 1
+        words = addition.VOCABULARY if info.name.startswith("addition") else None
+        return Transformer(
+            vocab_size=vocab_size, max_length=info.shape[0], vocabulary=words, **size
+        )
+    raise ValueError(
+        f"Transformer models token sequences (time,) of ids 0..V-1 or binary one-channel "
+        f"images; dataset {info.name!r} has examples of shape {tuple(info.shape)} in "
+        f"{info.value_range}. Use 'addition', 'digits_binarized' or 'binarized_mnist'."
+    )
+
+
 def _adam(learning_rate: float, **kwargs: Any) -> Callable[[], keras.optimizers.Optimizer]:
     """A factory of `keras.optimizers.Adam(learning_rate, **kwargs)`."""
 
@@ -234,6 +308,19 @@ def _adam(learning_rate: float, **kwargs: Any) -> Callable[[], keras.optimizers.
         import keras
 
         return keras.optimizers.Adam(learning_rate, **kwargs)
+
+    return make
+
+
+def _adam_cosine(learning_rate: float, decay_steps: int, alpha: float = 0.05) -> Callable[[], Any]:
+    """A factory of Adam whose rate follows a cosine from `learning_rate` down to
+    `alpha * learning_rate` over `decay_steps` steps, then stays there."""
+
+    def make() -> keras.optimizers.Optimizer:
+        import keras
+
+        schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps, alpha)
+        return keras.optimizers.Adam(schedule)
 
     return make
 
@@ -580,6 +667,61 @@ RECIPES: dict[str, Recipe] = {
                 batch_size=16,
                 variant="paper",
             ),
+        ),
+        Recipe(
+            name="wavenet",
+            chapter="6.5",
+            summary="WaveNet: dilated causal convolutions over 8-bit mu-law audio, fast generation",
+            kind="generative",
+            build=_wavenet,
+            optimizer=_adam(3e-3),
+            dataset="tones",
+            epochs=10,
+            batch_size=8,
+        ),
+        Recipe(
+            name="vrnn",
+            chapter="6.6",
+            summary="Variational RNN: a latent with a learned prior at every step (pen strokes)",
+            kind="generative",
+            build=_vrnn(conditional=False),
+            optimizer=_adam(3e-3, clipnorm=10.0),
+            dataset="digit_strokes",
+            epochs=40,
+            batch_size=64,
+        ),
+        Recipe(
+            name="cvrnn",
+            chapter="6.6",
+            summary="Conditional VRNN: draws the digit it is asked for (pen strokes)",
+            kind="conditional",
+            build=_vrnn(conditional=True),
+            optimizer=_adam(3e-3, clipnorm=10.0),
+            dataset="digit_strokes",
+            epochs=40,
+            batch_size=64,
+        ),
+        Recipe(
+            name="transformer",
+            chapter="6.7",
+            summary="Decoder-only Transformer over pixels or tokens, KV-cached decoding",
+            kind="generative",
+            build=_transformer,
+            optimizer=_adam(2e-3),
+            dataset="digits_binarized",
+            epochs=30,
+            batch_size=64,
+        ),
+        Recipe(
+            name="transformer_addition",
+            chapter="6.7",
+            summary='Decoder-only Transformer that learns "a+b=c" (held-out pairs)',
+            kind="generative",
+            build=_transformer,
+            optimizer=_adam_cosine(3e-3, decay_steps=15 * 141),  # 15 epochs of 9,000 / 64
+            dataset="addition",
+            epochs=15,
+            batch_size=64,
         ),
         Recipe(
             name="gan",

@@ -14,7 +14,7 @@ from mp_keras import data as datasets
 from mp_keras import io
 from mp_keras.callbacks import CrashSafeBackup, FailOnNonFinite, NonFiniteLossError
 from mp_keras.distribution import data_parallel
-from mp_keras.plots import save_image_grid, save_model_figure, save_scatter
+from mp_keras.plots import save_model_figure
 from mp_keras.registry import get_recipe
 from mp_keras.runs import METRICS, RunFolder
 
@@ -31,7 +31,8 @@ def _add_new(metrics: dict[str, float], extra: dict[str, float]) -> None:
 
 
 def _inputs(dataset: datasets.Dataset, kind: str) -> tuple[np.ndarray, np.ndarray | None]:
-    """Generative models learn from x alone; every other kind is supervised by y."""
+    """Generative models learn from x alone; every other kind (conditional generative
+    models too) is given y."""
     return dataset.x, (None if kind == "generative" else dataset.y)
 
 
@@ -240,9 +241,10 @@ def _train(
 def save_figure(
     kind: str, model: keras.Model, out: Path, x: np.ndarray, y: np.ndarray | None, seed: int
 ) -> Path:
-    """Writes the figure of a trained model: `samples.png` for generative models,
-    `predictions.png` for every supervised kind."""
-    path = out / ("samples.png" if kind == "generative" else "predictions.png")
+    """Writes the figure of a trained model: `samples.png` for (conditional) generative
+    models, `predictions.png` for every supervised kind."""
+    generative = kind in ("generative", "conditional")
+    path = out / ("samples.png" if generative else "predictions.png")
     if kind == "sequence":
         from mp_keras.plots.sequences import save_sequence_figure
 
@@ -293,17 +295,19 @@ def evaluate(
 def sample(
     model_path: str | os.PathLike, out_png: str | os.PathLike, num: int = 64, seed: int = 0
 ) -> np.ndarray:
-    """Draws `num` samples from a saved generative model and saves them as a PNG."""
+    """Draws `num` samples from a saved generative model and writes them to `out_png`.
+
+    Images become a grid and 2-D points a scatter plot; audio also gets one `.wav` per
+    clip and token sequences a `.txt` next to the PNG (`mp_keras.plots.samples`). A
+    conditional model draws its classes in turn.
+    """
+    from mp_keras.plots.samples import draw_samples, save_samples
+
     if num < 1:
         raise ValueError(f"num must be >= 1, got {num}.")
     model = load(model_path)
     if not hasattr(model, "sample"):
         raise ValueError(f"{type(model).__name__} is not a generative model: it has no sample().")
-    samples = keras.ops.convert_to_numpy(model.sample(num, seed=seed))
-    if samples.ndim == 2 and samples.shape[1] == 2:
-        save_scatter(samples, out_png, title=f"{type(model).__name__}: {num} samples")
-    else:
-        cols = int(np.ceil(np.sqrt(num)))
-        rows = {f"{i}": samples[i * cols : (i + 1) * cols] for i in range(int(np.ceil(num / cols)))}
-        save_image_grid(rows, out_png)
+    samples, labels = draw_samples(model, num, seed)
+    save_samples(model, samples, out_png, labels)
     return samples

@@ -22,6 +22,22 @@ REPO = Path(__file__).resolve().parents[1]
 BACKENDS = ("tensorflow", "jax", "torch")
 
 
+def export_test_on(*others: str) -> Any:
+    """Marks an export test to run on TensorFlow and on the backends `others` only.
+
+    On TensorFlow the export runs in the test's process; from JAX or PyTorch it starts a
+    TensorFlow worker (5-15 s), so each chapter spreads its models' exports over the
+    other two backends instead of exporting every model from all three.
+    """
+    import pytest
+
+    here = keras.backend.backend()
+    return pytest.mark.skipif(
+        here not in ("tensorflow", *others),
+        reason=f"exported from tensorflow and {', '.join(others)}; see export_test_on",
+    )
+
+
 def to_numpy(x: Any) -> np.ndarray:
     return np.asarray(keras.ops.convert_to_numpy(x))
 

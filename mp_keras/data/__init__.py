@@ -20,7 +20,7 @@ Example:
 
 from __future__ import annotations
 
-from mp_keras.data import sequences, shapes, toys
+from mp_keras.data import addition, audio, sequences, shapes, strokes, toys
 from mp_keras.data.binarized_mnist import is_split_archive, load_binarized_mnist
 from mp_keras.data.embedded import (
     EMBEDDED_DATASETS,
@@ -101,7 +101,14 @@ def list_datasets() -> dict[str, str]:
 
 def _generated() -> dict:
     """Generated datasets of later chapters, each module registering its own names."""
-    return {**toys.DATASETS, **shapes.DATASETS, **sequences.DATASETS}
+    return {
+        **toys.DATASETS,
+        **shapes.DATASETS,
+        **sequences.DATASETS,
+        **audio.DATASETS,
+        **strokes.DATASETS,
+        **addition.DATASETS,
+    }
 
 
 def _generated_descriptions() -> dict[str, str]:
@@ -146,6 +153,8 @@ def load(
         if prefix == "npz":
             if is_split_archive(rest):  # train/valid/test keys: binarized MNIST's layout
                 return load_binarized_mnist(rest, split, num_examples=num_examples)
+            if audio.is_waveform_archive(rest):  # a `waveforms` key: clips for WaveNet
+                return audio.load_waveform_dataset(rest, split, num_examples=num_examples)
             return load_npz(rest, split, num_examples=num_examples, name=name)
         if prefix == "idx":
             images, _, labels = rest.partition(",")

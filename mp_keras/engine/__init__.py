@@ -6,13 +6,14 @@ mp_keras that branches on the backend.
 """
 
 from mp_keras.engine.autodiff import jacobian, value_and_gradients
-from mp_keras.engine.compiled import compiled
+from mp_keras.engine.compiled import CompiledCache, compiled
 from mp_keras.engine.model import BaseModel, PhasedModel
 from mp_keras.engine.optimizer_group import OptimizerGroup
 from mp_keras.engine.phase import Phase
 
 __all__ = [
     "BaseModel",
+    "CompiledCache",
     "OptimizerGroup",
     "Phase",
     "PhasedModel",

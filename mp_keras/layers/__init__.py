@@ -1,5 +1,7 @@
 """Reusable building blocks, one topic per file."""
 
+from mp_keras.layers.attention import CausalSelfAttention, ShiftedTokenEmbedding, TransformerBlock
+from mp_keras.layers.causal_conv import CausalConv1D, WaveNetBlock
 from mp_keras.layers.convolution import (
     Convolution1D,
     Convolution2D,
@@ -19,9 +21,12 @@ from mp_keras.layers.upsampling import (
     MaxUnpooling2D,
     NearestNeighborUpsampling2D,
 )
+from mp_keras.layers.vrnn_cell import VRNNCell
 
 __all__ = [
     "BedOfNailsUpsampling2D",
+    "CausalConv1D",
+    "CausalSelfAttention",
     "Convolution1D",
     "Convolution2D",
     "ElmanCell",
@@ -33,6 +38,10 @@ __all__ = [
     "MaxUnpooling2D",
     "NearestNeighborUpsampling2D",
     "RowLSTM",
+    "ShiftedTokenEmbedding",
+    "TransformerBlock",
+    "VRNNCell",
+    "WaveNetBlock",
     "convolution_matrix",
     "convolve1d",
     "convolve2d",

@@ -33,6 +33,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from mp_keras.layers._checks import int_at_least
+
 MASK_TYPES = ("A", "B")
 
 
@@ -97,12 +99,6 @@ def _odd_kernel(owner: str, kernel_size: int | Sequence[int]) -> tuple[int, int]
     return size
 
 
-def _positive_int(owner: str, name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{owner}: {name} must be a positive int, got {value!r}.")
-    return int(value)
-
-
 @keras.saving.register_keras_serializable(package="mp_keras")
 class MaskedConv2D(keras.layers.Layer):
     """2-D convolution whose kernel cannot read the future pixels (PixelCNN masks).
@@ -150,10 +146,10 @@ class MaskedConv2D(keras.layers.Layer):
         _check_mask_type(mask_type)
 
         # === Config ===
-        self.filters = _positive_int(owner, "filters", filters)
+        self.filters = int_at_least(owner, "filters", filters)
         self.kernel_size = _odd_kernel(owner, kernel_size)
         self.mask_type = mask_type
-        self.data_channels = _positive_int(owner, "data_channels", data_channels)
+        self.data_channels = int_at_least(owner, "data_channels", data_channels)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
@@ -272,13 +268,13 @@ class GatedPixelCNNBlock(keras.layers.Layer):
             raise ValueError(f"{owner}: kernel_size must be one odd int, got {kernel_size!r}.")
 
         # === Config ===
-        self.filters = _positive_int(owner, "filters", filters)
+        self.filters = int_at_least(owner, "filters", filters)
         self.kernel_size = _odd_kernel(owner, kernel_size)[0]
         self.mask_type = mask_type
-        self.data_channels = _positive_int(owner, "data_channels", data_channels)
+        self.data_channels = int_at_least(owner, "data_channels", data_channels)
         self.residual = bool(residual)
         self.num_classes = (
-            None if num_classes is None else _positive_int(owner, "num_classes", num_classes)
+            None if num_classes is None else int_at_least(owner, "num_classes", num_classes)
         )
 
         # === Layers ===

@@ -15,17 +15,22 @@ from mp_keras.models.pixelcnn import PixelCNN
 from mp_keras.models.pixelrnn import PixelRNN
 from mp_keras.models.seq2seq import Seq2Seq, SequenceGenerator
 from mp_keras.models.sequence import SequenceClassifier, SequenceTagger
+from mp_keras.models.transformer import Transformer
 from mp_keras.models.unet import SegmentationMeanIoU, UNet
 from mp_keras.models.vae import VAE
+from mp_keras.models.vrnn import CVRNN, VRNN
+from mp_keras.models.wavenet import WaveNet
 
 __all__ = [
     "CNN",
+    "CVRNN",
     "FVSBN",
     "GAN",
     "MADE",
     "MLP",
     "NADE",
     "VAE",
+    "VRNN",
     "Autoencoder",
     "GatedPixelCNN",
     "GradientDescentMLP",
@@ -38,5 +43,7 @@ __all__ = [
     "SequenceClassifier",
     "SequenceGenerator",
     "SequenceTagger",
+    "Transformer",
     "UNet",
+    "WaveNet",
 ]

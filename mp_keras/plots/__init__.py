@@ -120,15 +120,18 @@ def save_model_figure(
         save_image_grid(model.figure_rows(np.asarray(x[:num]), seed=seed), path)
         return
     if hasattr(model, "sample"):
-        samples = keras.ops.convert_to_numpy(model.sample(1000 if points else num, seed))
+        from mp_keras.plots.samples import draw_samples, save_samples
+
+        samples, labels = draw_samples(model, 1000 if points else num, seed)
         if points:
             save_scatter(samples, path, data=x[:1000], title=f"{type(model).__name__} samples")
             return
+        if not hasattr(model, "encode"):  # images, audio, strokes or text, as fits
+            save_samples(model, samples, path, labels)
+            return
         x = np.asarray(x[:num])
-        rows = {"samples": samples[:num]}
-        if hasattr(model, "encode"):
-            rows["inputs"] = x
-            rows["reconstructions"] = keras.ops.convert_to_numpy(model(x))
+        rows = {"samples": samples[:num], "inputs": x}
+        rows["reconstructions"] = keras.ops.convert_to_numpy(model(x))
         save_image_grid(rows, path)
         return
     if points:

@@ -1,0 +1,507 @@
+"""WaveNet: dilated causal convolutions over μ-law audio, with fast generation (notes, 6.5)."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+from mp_keras.engine import Phase, PhasedModel, compiled
+from mp_keras.layers._checks import int_at_least
+from mp_keras.layers.causal_conv import CausalConv1D, WaveNetBlock
+from mp_keras.models._checks import check_count, check_labels, check_no_targets, check_values
+from mp_keras.models.density import DensityModel
+
+LN2 = math.log(2.0)
+METHODS = ("fast", "naive")
+
+
+@keras.saving.register_keras_serializable(package="mp_keras")
+class WaveNet(DensityModel, PhasedModel):
+    """WaveNet: p(x) = prod_t p(x_t | x_<t) over μ-law classes by dilated causal convolutions.
+
+    van den Oord et al., "WaveNet: A Generative Model for Raw Audio", 2016 (notes,
+    section 6.5 and figure 18); fast generation after Paine et al., "Fast Wavenet
+    Generation Algorithm", 2016.
+
+    The network reads a sequence of classes, one-hot, through a causal convolution,
+    then `num_blocks` x `dilations_per_block` gated residual layers (`WaveNetBlock`) with
+    dilations 1, 2, 4, ..., 2^(k-1) in every block; the skip outputs are summed, then
+    relu -> 1 x 1 -> relu -> 1 x 1 gives logits over the `num_classes` values. Output t
+    depends on inputs t - R + 1 .. t, R = `receptive_field`. The model feeds it the
+    sequence shifted right by one, starting from silence (the middle μ-law class), so
+    position t scores x_t given x_<t, and the first sample is conditioned on silence
+    only. `log_prob` is the exact sum over t in nats; training minimises its mean
+    (teacher forcing) and logs `bits_per_dim`, which here is bits per sample.
+
+    With `num_conditions`, a label h (one per clip: a speaker, an instrument, a clip
+    type) is embedded and added inside every gate, tanh(W_f * x + V_f h) ⊙ sigmoid(W_g *
+    x + V_g h) (global conditioning, eq. 3): `fit(x, labels)`, `log_prob(x, condition=
+    labels)`, `sample(n, seed, condition=labels)`.
+
+    Generation is sequential. `sample(method="fast")` runs one compiled
+    `generation_step` per sample, in which every causal convolution keeps a queue of its
+    last (k - 1) d inputs: O(layers) arithmetic per sample (the queues, explicit tensors,
+    shift by one entry: a copy, not a computation). `method="naive"` re-runs the whole
+    network over the last R generated samples (the part of the prefix the next sample
+    can see) for every sample: O(R x layers). Both draw from the same uniform numbers,
+    so a seed gives the same samples with either.
+
+    `call(x)` returns the conditional probabilities p(x_t = c | x_<t), `(batch, time,
+    num_classes)`.
+
+    Args:
+        num_classes: int. Number of quantisation levels (μ-law classes). Defaults to `256`.
+        residual_channels: int. Channels of the residual stream. Defaults to `32`.
+        dilation_channels: int. Channels of each gated activation. Defaults to `32`.
+        skip_channels: int. Channels of the skip outputs and of the output head.
+            Defaults to `64`.
+        num_blocks: int. Repetitions of the dilation pattern. Defaults to `2`.
+        dilations_per_block: int. Layers per block, dilations 1 .. 2^(k-1). Defaults to `8`.
+        kernel_size: int. Taps of each dilated convolution. Defaults to `2`.
+        initial_kernel_size: int. Taps of the first causal convolution (1: a plain
+            embedding of the current input). Defaults to `2`.
+        num_conditions: int or None. Classes of the global condition; `None` for an
+            unconditional model. Defaults to `None`.
+        input_length: int or None. Fixed number of samples per sequence; `None` accepts
+            any length (the network is fully convolutional). Defaults to `None`.
+        seed: int or None. Seed of the sampling draws. Defaults to `None`.
+
+    Example:
+    >>> import numpy as np
+    >>> model = WaveNet(num_classes=8, residual_channels=8, dilation_channels=8,
+    ...                 skip_channels=8, num_blocks=1, dilations_per_block=3, seed=0)
+    >>> model.receptive_field  # 1 + 1 (causal conv) + 1 + 2 + 4 (dilations)
+    9
+    >>> x = np.random.default_rng(0).integers(0, 8, size=(16, 12))  # μ-law classes
+    >>> tuple(model.log_prob(x).shape), tuple(model.sample(2, length=12, seed=1).shape)
+    ((16,), (2, 12))
+
+    Train it with `model.compile(optimizer="adam")` and `model.fit(classes)`, where
+    `classes = mp_keras.data.audio.mu_law_encode(waveforms)`.
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 256,
+        residual_channels: int = 32,
+        dilation_channels: int = 32,
+        skip_channels: int = 64,
+        num_blocks: int = 2,
+        dilations_per_block: int = 8,
+        kernel_size: int = 2,
+        initial_kernel_size: int = 2,
+        num_conditions: int | None = None,
+        input_length: int | None = None,
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        owner = type(self).__name__
+
+        # === Config ===
+        self.num_classes = int_at_least(owner, "num_classes", num_classes, 2)
+        self.residual_channels = int_at_least(owner, "residual_channels", residual_channels, 1)
+        self.dilation_channels = int_at_least(owner, "dilation_channels", dilation_channels, 1)
+        self.skip_channels = int_at_least(owner, "skip_channels", skip_channels, 1)
+        self.num_blocks = int_at_least(owner, "num_blocks", num_blocks, 1)
+        self.dilations_per_block = int_at_least(
+            owner, "dilations_per_block", dilations_per_block, 1
+        )
+        self.kernel_size = int_at_least(owner, "kernel_size", kernel_size, 1)
+        self.initial_kernel_size = int_at_least(
+            owner, "initial_kernel_size", initial_kernel_size, 1
+        )
+        self.num_conditions = (
+            None
+            if num_conditions is None
+            else int_at_least(owner, "num_conditions", num_conditions, 1)
+        )
+        self.input_length = (
+            None if input_length is None else int_at_least(owner, "input_length", input_length, 1)
+        )
+        self.data_shape = (self.input_length,)
+        self.silence = self.num_classes // 2  # μ-law of amplitude 0
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.last_sample_timing: dict[str, float] = {}
+        self.track("bits_per_dim")
+
+        # === Layers ===
+        self.causal_conv = CausalConv1D(
+            self.residual_channels, self.initial_kernel_size, name="causal_conv"
+        )
+        self.blocks = [
+            WaveNetBlock(
+                self.residual_channels,
+                self.dilation_channels,
+                self.skip_channels,
+                dilation_rate=2**i,
+                kernel_size=self.kernel_size,
+                num_conditions=self.num_conditions,
+                name=f"block_{b}_dilation_{2**i}",
+            )
+            for b in range(self.num_blocks)
+            for i in range(self.dilations_per_block)
+        ]
+        self.head_hidden = keras.layers.Dense(self.skip_channels, name="head_hidden")
+        self.head_logits = keras.layers.Dense(self.num_classes, name="head_logits")
+
+        # === Build ===
+        self.causal_conv.build((None, None, self.num_classes))
+        for block in self.blocks:
+            block.build((None, None, self.residual_channels))
+        self.head_hidden.build((None, None, self.skip_channels))
+        self.head_logits.build((None, None, self.skip_channels))
+        self.built = True
+
+    @property
+    def is_conditional(self) -> bool:
+        """Whether the model is globally conditioned (trains and samples given labels)."""
+        return self.num_conditions is not None
+
+    @property
+    def receptive_field(self) -> int:
+        """R: how many inputs one output sees, 1 + (k0 - 1) + blocks (k - 1) (2^L - 1)."""
+        dilations = self.num_blocks * (2**self.dilations_per_block - 1)
+        return 1 + (self.initial_kernel_size - 1) + (self.kernel_size - 1) * dilations
+
+    @property
+    def num_dims(self) -> int:
+        if self.input_length is None:
+            raise ValueError(
+                f"{type(self).__name__} has no fixed input_length; bits per sample divide "
+                "by the length of the data given."
+            )
+        return self.input_length
+
+    # === Network ===
+
+    def network(self, inputs: Any, condition: Any = None) -> Any:
+        """The causal stack: float `(batch, time, num_classes)` -> logits, same shape.
+
+        Output t reads inputs t - R + 1 .. t (zeros before the start); `inputs` are
+        one-hot classes, or any real values (the gradient checks use those).
+        """
+        h = self.causal_conv(inputs)  # (batch, time, residual_channels)
+        skips = 0.0
+        for block in self.blocks:
+            h, skip = block(h, condition)
+            skips = skips + skip  # (batch, time, skip_channels)
+        return self._head(skips)
+
+    def _head(self, skips: Any) -> Any:
+        return self.head_logits(ops.relu(self.head_hidden(ops.relu(skips))))
+
+    def conditional_logits(self, x: Any, condition: Any = None, training: bool = False) -> Any:
+        """Logits of p(x_t | x_<t) for every t, `(batch, time, num_classes)`."""
+        self.check_inputs(x)
+        labels = self._condition(condition)
+        x = ops.cast(x, "int32")
+        start = ops.zeros_like(x[:, :1]) + self.silence
+        previous = ops.concatenate([start, x[:, :-1]], axis=1)  # x shifted right by one
+        return self.network(self._one_hot(previous), labels)
+
+    def _one_hot(self, classes: Any) -> Any:
+        return ops.one_hot(classes, self.num_classes, dtype=self.compute_dtype)
+
+    def call(self, inputs: Any, condition: Any = None, training: bool = False) -> Any:
+        """p(x_t = c | x_<t), `(batch, time, num_classes)`."""
+        return ops.softmax(self.conditional_logits(inputs, condition, training), axis=-1)
+
+    def log_prob(self, x: Any, condition: Any = None, training: bool = False) -> Any:
+        """Exact log p(x) = sum_t log p(x_t | x_<t), in nats, shape `(batch,)`."""
+        if isinstance(x, np.ndarray):
+            self.validate_inputs(x)
+        log_p = ops.log_softmax(self.conditional_logits(x, condition, training), axis=-1)
+        hot = ops.one_hot(ops.cast(x, "int32"), self.num_classes, dtype=log_p.dtype)
+        return ops.sum(log_p * hot, axis=(1, 2))
+
+    def bits_per_dim(self, x: Any, batch_size: int = 256, **kwargs: Any) -> float:
+        """Mean negative log-likelihood in bits per sample: nll / (time ln 2)."""
+        return self.nll(x, batch_size, **kwargs) / (np.shape(x)[1] * LN2)
+
+    def density_metrics(self, x: Any, y: Any = None, batch_size: int = 256) -> dict[str, float]:
+        kwargs = {"condition": np.asarray(y)} if self.is_conditional else {}
+        nll = self.nll(x, batch_size, **kwargs)
+        return {"nll": nll, "bits_per_dim": nll / (np.shape(x)[1] * LN2)}
+
+    # === Fast generation (Paine et al. 2016) ===
+
+    def _convolutions(self) -> list[CausalConv1D]:
+        return [self.causal_conv, *(block.dilated for block in self.blocks)]
+
+    @property
+    def queue_shapes(self) -> list[tuple[int, int]]:
+        """`(length, channels)` of each queue of `generation_step`, oldest entry first."""
+        channels = [self.num_classes] + [self.residual_channels] * len(self.blocks)
+        return [
+            (conv.queue_length, c)
+            for conv, c in zip(self._convolutions(), channels)
+            if conv.queue_length
+        ]
+
+    def initial_queues(self, batch: int) -> list[Any]:
+        """Queues of zeros: the state before the first sample (the causal zero padding)."""
+        return [ops.zeros((batch, *shape), dtype=self.compute_dtype) for shape in self.queue_shapes]
+
+    def generation_step(
+        self, x_t: Any, queues: list[Any], condition: Any = None
+    ) -> tuple[Any, list[Any]]:
+        """One step of the network: the input sample `(batch,)` -> logits, new queues.
+
+        `x_t` is the previous sample (silence for the first), `queues` the state
+        (`initial_queues` at the start); the logits `(batch, num_classes)` are those of
+        the next sample, equal to `conditional_logits` at that position.
+        """
+        if len(queues) != len(self.queue_shapes):
+            raise ValueError(
+                f"{type(self).__name__}.generation_step expects {len(self.queue_shapes)} "
+                f"queues of shapes (batch, length, channels) {self.queue_shapes}; got "
+                f"{len(queues)}."
+            )
+        labels = self._condition(condition)
+        pending = iter(queues)
+        state = [next(pending) if conv.queue_length else None for conv in self._convolutions()]
+        new_queues = []
+
+        h, queue = self.causal_conv.step(self._one_hot(ops.cast(x_t, "int32")), state[0])
+        if state[0] is not None:
+            new_queues.append(queue)
+        skips = 0.0
+        for block, queue in zip(self.blocks, state[1:]):
+            h, skip, new_queue = block.step(h, queue, labels)  # (batch, residual_channels)
+            skips = skips + skip
+            if queue is not None:
+                new_queues.append(new_queue)
+        return self._head(skips), new_queues
+
+    def sample(
+        self,
+        num: int,
+        seed: int | None = None,
+        *,
+        length: int | None = None,
+        condition: Any = None,
+        method: str = "fast",
+    ) -> Any:
+        """Ancestral sampling of `num` sequences of `length` classes, int32 `(num, length)`.
+
+        The uniform numbers (one per sample, inverse-CDF draws) come from `seed` up front,
+        so both methods give the same samples. `length` defaults to `input_length`;
+        conditional models need `condition`: one label, or `num` labels.
+
+        Afterwards `last_sample_timing` holds the seconds of the first step (which
+        includes tracing and compiling it) and of all steps, for benchmarks.
+        """
+        owner = type(self).__name__
+        num = check_count(owner, "num", num)
+        if length is None and self.input_length is None:
+            raise ValueError(f"{owner} has no input_length: pass sample(num, length=...).")
+        length = check_count(owner, "length", self.input_length if length is None else length)
+        if method not in METHODS:
+            raise ValueError(f"{owner}: method must be one of {METHODS}, got {method!r}.")
+        labels = self._sampling_condition(num, condition)
+        extra = () if labels is None else (labels,)
+        uniforms = keras.random.uniform(
+            (num, length), seed=self.seed_generator if seed is None else seed
+        )
+        sampler = self._sample_fast if method == "fast" else self._sample_naive
+        start = time.perf_counter()
+        samples = ops.convert_to_numpy(sampler(num, length, uniforms, extra, start))
+        self.last_sample_timing["total_s"] = time.perf_counter() - start
+        return ops.convert_to_tensor(samples)
+
+    def _first_step_done(self, start: float, value: Any) -> None:
+        ops.convert_to_numpy(value)  # waits for asynchronous backends (JAX)
+        self.last_sample_timing = {"first_step_s": time.perf_counter() - start}
+
+    def _draw(self, logits: Any, u: Any) -> Any:
+        """Inverse-CDF draw from softmax(logits) `(batch, C)` with uniforms `(batch,)`."""
+        cdf = ops.cumsum(ops.softmax(logits, axis=-1), axis=-1)
+        drawn = ops.sum(ops.cast(cdf < u[:, None], "int32"), axis=-1)
+        return ops.minimum(drawn, self.num_classes - 1)
+
+    def _sample_fast(self, num: int, length: int, uniforms: Any, extra: tuple, start: float) -> Any:
+        def step(previous: Any, queues: list[Any], u: Any, index: Any, *cond: Any) -> Any:
+            logits, queues = self.generation_step(previous, queues, *cond)
+            return self._draw(logits, ops.take(u, index, axis=1)), queues
+
+        run = compiled(step)  # traced once, reused for every sample
+        previous = ops.full((num,), self.silence, dtype="int32")
+        queues = self.initial_queues(num)
+        drawn = []
+        for t in range(length):
+            index = ops.convert_to_tensor(t, dtype="int32")
+            previous, queues = run(previous, queues, uniforms, index, *extra)
+            drawn.append(previous)
+            if t == 0:
+                self._first_step_done(start, previous)
+        # Gathered on the host: stacking thousands of tensors would compile a huge concat.
+        return np.stack([ops.convert_to_numpy(d) for d in drawn], axis=1)
+
+    def _sample_naive(
+        self, num: int, length: int, uniforms: Any, extra: tuple, start: float
+    ) -> Any:
+        window = min(length, self.receptive_field)
+
+        # `inputs` holds the network's inputs: silence, then the samples drawn so far.
+        def step(inputs: Any, u: Any, index: Any, *cond: Any) -> Any:
+            # The R inputs the next sample can see (the start of the sequence at first:
+            # later, not yet drawn entries are causally invisible).
+            first = ops.clip(index - window + 1, 0, length - window)
+            seen = ops.slice(inputs, ops.stack([ops.zeros_like(first), first]), (num, window))
+            logits = self.network(self._one_hot(seen), *cond)  # (num, window, C)
+            drawn = self._draw(ops.take(logits, index - first, axis=1), ops.take(u, index, axis=1))
+            hot = ops.one_hot(index + 1, length + 1, dtype="int32")  # write input t + 1
+            return inputs + hot[None, :] * (drawn - ops.take(inputs, index + 1, axis=1))[:, None]
+
+        run = compiled(step)
+        inputs = ops.full((num, length + 1), self.silence, dtype="int32")
+        for t in range(length):
+            inputs = run(inputs, uniforms, ops.convert_to_tensor(t, dtype="int32"), *extra)
+            if t == 0:
+                self._first_step_done(start, inputs)
+        return inputs[:, 1:]
+
+    # === Training ===
+
+    def phases(self) -> list[Phase]:
+        return [Phase("nll", self.trainable_variables, self._loss)]
+
+    def _loss(self, x: Any, y: Any, training: bool) -> tuple[Any, dict[str, Any]]:
+        nll = -ops.mean(self.log_prob(x, y, training=training))
+        samples = ops.cast(ops.shape(x)[1], nll.dtype)
+        return nll, {"bits_per_dim": nll / (samples * LN2)}
+
+    # === Checks ===
+
+    def _condition(self, condition: Any) -> Any:
+        """`condition` as int32 labels `(batch,)`, or None; refuses a mismatch."""
+        owner = type(self).__name__
+        if self.num_conditions is None:
+            if condition is not None:
+                raise ValueError(f"{owner} is unconditional and takes no condition (labels).")
+            return None
+        if condition is None:
+            raise ValueError(
+                f"{owner} is conditional ({self.num_conditions} classes): pass "
+                "condition=labels, one class index per sequence."
+            )
+        if isinstance(condition, (np.ndarray, list, tuple)):
+            check_labels(owner, np.asarray(condition), self.num_conditions, what="condition")
+        return ops.reshape(ops.cast(condition, "int32"), (-1,))
+
+    def _sampling_condition(self, num: int, condition: Any) -> Any:
+        if self.num_conditions is None or condition is None:
+            return self._condition(condition)
+        labels = np.broadcast_to(np.asarray(condition), (num,))
+        return self._condition(labels.astype("int32"))
+
+    def check_inputs(self, x: Any) -> None:
+        """Shape check, valid on NumPy, eager and symbolic tensors (used in `call`)."""
+        owner = type(self).__name__
+        shape = tuple(getattr(x, "shape", np.shape(x)))
+        length = "time" if self.input_length is None else str(self.input_length)
+        if len(shape) != 2:
+            raise ValueError(
+                f"{owner} expects μ-law class sequences of rank 2 with shape (batch, "
+                f"{length}); got rank {len(shape)} with shape {shape}."
+            )
+        if shape[1] is not None and (
+            shape[1] < 1 or (self.input_length is not None and shape[1] != self.input_length)
+        ):
+            raise ValueError(f"{owner} expects inputs of shape (batch, {length}); got {shape}.")
+
+    def validate_data(self, x: np.ndarray) -> None:
+        owner = type(self).__name__
+        self.check_inputs(x)
+        check_values(owner, x)
+        x = np.asarray(x)
+        if x.dtype == np.bool_ or not np.all(x == np.round(x)):
+            odd = np.unique(x[x != np.round(x)])[:5] if x.dtype != np.bool_ else [True]
+            raise ValueError(
+                f"{owner} models μ-law classes: integers in [0, {self.num_classes}); got "
+                f"values such as {list(odd)}. Encode amplitudes first with "
+                "mp_keras.data.audio.mu_law_encode."
+            )
+        if x.size and (x.min() < 0 or x.max() >= self.num_classes):
+            bad = np.unique(x[(x < 0) | (x >= self.num_classes)])[:5]
+            raise ValueError(
+                f"{owner} has {self.num_classes} classes and expects values in "
+                f"[0, {self.num_classes}); got values such as {bad.astype(np.int64).tolist()}."
+            )
+
+    def validate_targets(self, y: np.ndarray | None) -> None:
+        owner = type(self).__name__
+        if self.num_conditions is None:
+            check_no_targets(owner, y)
+        elif y is None:
+            raise ValueError(
+                f"{owner} is conditional ({self.num_conditions} classes) and trains on "
+                "(classes, labels); got no labels."
+            )
+        else:
+            check_labels(owner, y, self.num_conditions)
+
+    # === Export ===
+
+    def export_endpoints(self) -> dict[str, Any]:
+        x_spec = keras.InputSpec(shape=(None, self.input_length), dtype="int32")
+        sample_spec = keras.InputSpec(shape=(None,), dtype="int32")
+        queue_specs = [
+            keras.InputSpec(shape=(None, *shape), dtype="float32") for shape in self.queue_shapes
+        ]
+
+        def step(x: Any, queues: list[Any], *condition: Any) -> dict[str, Any]:
+            logits, new_queues = self.generation_step(x, queues, *condition)
+            return {"logits": logits, **{f"queue_{i}": q for i, q in enumerate(new_queues)}}
+
+        if self.num_conditions is None:
+            return {
+                "log_prob": (lambda x: self.log_prob(x), [x_spec]),
+                "generation_step": (step, [sample_spec, queue_specs]),
+            }
+        label_spec = keras.InputSpec(shape=(None,), dtype="int32")
+        return {
+            "log_prob": (lambda x, condition: self.log_prob(x, condition), [x_spec, label_spec]),
+            "generation_step": (step, [sample_spec, queue_specs, label_spec]),
+        }
+
+    def export_samples(self, name: str, num: int, seed: int) -> list[Any]:
+        """Classes, queues (and labels) for the export's parity check."""
+        rng = np.random.default_rng(seed)
+        labels = (
+            []
+            if self.num_conditions is None
+            else [rng.integers(0, self.num_conditions, num).astype("int32")]
+        )
+        if name == "log_prob":
+            length = self.input_length or self.receptive_field + 2
+            return [rng.integers(0, self.num_classes, (num, length)).astype("int32"), *labels]
+        x = rng.integers(0, self.num_classes, num).astype("int32")
+        queues = [rng.normal(size=(num, *shape)).astype("float32") for shape in self.queue_shapes]
+        return [x, queues, *labels]
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update(
+            {
+                "num_classes": self.num_classes,
+                "residual_channels": self.residual_channels,
+                "dilation_channels": self.dilation_channels,
+                "skip_channels": self.skip_channels,
+                "num_blocks": self.num_blocks,
+                "dilations_per_block": self.dilations_per_block,
+                "kernel_size": self.kernel_size,
+                "initial_kernel_size": self.initial_kernel_size,
+                "num_conditions": self.num_conditions,
+                "input_length": self.input_length,
+                "seed": self.seed,
+            }
+        )
+        return config
