@@ -15,7 +15,8 @@ import pytest
 from mp_keras.data.strokes import render_strokes
 from mp_keras.export import export_model
 from mp_keras.layers.vrnn_cell import VRNNCell
-from mp_keras.models.vrnn import CVRNN, VRNN, gaussian_kl, gaussian_log_density
+from mp_keras.models.cvrnn import CVRNN
+from mp_keras.models.vrnn import VRNN, gaussian_kl, gaussian_log_density
 from tests.harness import export_test_on, randomize_weights, run_standard_checks, to_numpy
 
 T, F = 5, 2

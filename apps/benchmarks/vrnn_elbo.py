@@ -182,6 +182,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--importance-samples", type=int, default=100)
     parser.add_argument("--samples-per-class", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--temperatures",
+        default="1.0,0.8",
+        help="C-VRNN sampling temperatures (the goal is judged at 1.0, the model itself)",
+    )
     parser.add_argument("--figure", type=Path, default=FIGURE)
     args = parser.parse_args(argv)
 
@@ -189,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
 
     from mp_keras.data.strokes import label_rows, render_strokes, save_strokes_figure
-    from mp_keras.models.vrnn import CVRNN, VRNN
+    from mp_keras.models.cvrnn import CVRNN
+    from mp_keras.models.vrnn import VRNN
 
     backend = keras.backend.backend()
     to_numpy = keras.ops.convert_to_numpy
@@ -229,16 +235,29 @@ def main(argv: list[str] | None = None) -> int:
     wanted = np.repeat(np.arange(10), args.samples_per_class)
     sampling = []  # (how, fraction read as the requested digit, per digit, spread)
     real_spread = spread(render_strokes(x_test), y_test)
-    for use_mean in (False, True):
+    temperatures = [float(t) for t in args.temperatures.split(",")]
+    temperatures = [1.0] + [t for t in temperatures if t != 1.0]  # the goal's row first
+    ways = [(False, t) for t in temperatures] + [(True, 1.0)]
+    for use_mean, temperature in ways:
         samples = to_numpy(
-            cvrnn.sample(len(wanted), args.seed, condition=wanted, use_mean=use_mean)
+            cvrnn.sample(
+                len(wanted),
+                args.seed,
+                condition=wanted,
+                use_mean=use_mean,
+                temperature=temperature,
+            )
         )
         pictures = render_strokes(samples)
         read = cnn.predict(pictures[..., None], verbose=0).argmax(-1)
         per_class = [float(np.mean(read[wanted == k] == k)) for k in range(10)]
-        how = "x_t = the decoder's mean (z_t drawn)" if use_mean else "x_t drawn from the decoder"
+        how = (
+            "x_t = the decoder's mean (z_t drawn)"
+            if use_mean
+            else f"x_t drawn from the decoder, temperature {temperature:g}"
+        )
         sampling.append((how, float(np.mean(read == wanted)), per_class, spread(pictures, wanted)))
-        if not use_mean:
+        if not use_mean and temperature == 1:
             figure_rows = label_rows(samples, wanted, per_row=10)
     figure_rows["VRNN"] = to_numpy(vrnn.sample(10, args.seed))
     save_strokes_figure(figure_rows, args.figure)
@@ -266,7 +285,8 @@ def main(argv: list[str] | None = None) -> int:
         digits = " ".join(f"{p:.0%}" for p in per_class)
         print(f"| {how} | {recognised:.1%} | {digits} | {width / real_spread:.2f} |")
     print(f"\ngoal: {GOAL:.0%} of the drawn samples read right; figure: {args.figure}")
-    return 0 if sampling[0][1] >= GOAL else 1
+    at_one = [row for row, (mean, t) in zip(sampling, ways) if not mean and t == 1]
+    return 0 if at_one and at_one[0][1] >= GOAL else 1
 
 
 if __name__ == "__main__":

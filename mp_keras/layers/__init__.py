@@ -1,6 +1,6 @@
 """Reusable building blocks, one topic per file."""
 
-from mp_keras.layers.attention import CausalSelfAttention, ShiftedTokenEmbedding, TransformerBlock
+from mp_keras.layers.attention import CausalSelfAttention, TransformerBlock
 from mp_keras.layers.causal_conv import CausalConv1D, WaveNetBlock
 from mp_keras.layers.convolution import (
     Convolution1D,
@@ -16,6 +16,7 @@ from mp_keras.layers.masked_dense import MaskedDense
 from mp_keras.layers.pooling import MaxPooling2DWithIndices
 from mp_keras.layers.recurrent import ElmanCell, LSTMCell, recurrent_cell
 from mp_keras.layers.row_lstm import RowLSTM
+from mp_keras.layers.token_embedding import ShiftedTokenEmbedding
 from mp_keras.layers.upsampling import (
     BedOfNailsUpsampling2D,
     MaxUnpooling2D,

@@ -2,6 +2,7 @@
 
 from mp_keras.models.autoencoder import Autoencoder
 from mp_keras.models.cnn import CNN
+from mp_keras.models.cvrnn import CVRNN
 from mp_keras.models.fvsbn import FVSBN
 from mp_keras.models.gan import GAN
 from mp_keras.models.gated_pixelcnn import GatedPixelCNN
@@ -18,7 +19,7 @@ from mp_keras.models.sequence import SequenceClassifier, SequenceTagger
 from mp_keras.models.transformer import Transformer
 from mp_keras.models.unet import SegmentationMeanIoU, UNet
 from mp_keras.models.vae import VAE
-from mp_keras.models.vrnn import CVRNN, VRNN
+from mp_keras.models.vrnn import VRNN
 from mp_keras.models.wavenet import WaveNet
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""Variational RNN and conditional VRNN: a VAE at every step of an RNN (notes, 6.6)."""
+"""Variational RNN: a VAE at every step of an RNN (notes, 6.6); `CVRNN` is in cvrnn.py."""
 
 from __future__ import annotations
 
@@ -14,14 +14,14 @@ from mp_keras.engine import CompiledCache, Phase, PhasedModel
 from mp_keras.layers.vrnn_cell import VRNNCell, gaussian_kl, gaussian_log_density
 from mp_keras.models._checks import (
     check_count,
-    check_labels,
     check_no_targets,
     check_shape,
     check_values,
 )
+from mp_keras.models._vrnn_generation import VRNNGeneration
 from mp_keras.models.density import DensityModel, batched_mean
 
-__all__ = ["CVRNN", "VRNN", "gaussian_kl", "gaussian_log_density"]
+__all__ = ["VRNN", "gaussian_kl", "gaussian_log_density"]
 
 RECURRENCE_LATENTS = ("prior", "posterior")
 EVALUATION_SAMPLES = 100  # importance samples of the NLL that `density_metrics` reports
@@ -29,7 +29,7 @@ _ROWS_PER_CHUNK = 8192  # (sequences x importance samples) unrolled at once by l
 
 
 @keras.saving.register_keras_serializable(package="mp_keras")
-class VRNN(DensityModel, PhasedModel):
+class VRNN(VRNNGeneration, DensityModel, PhasedModel):
     """Variational RNN: a latent z_t with a learned prior at every step of an RNN.
 
     Chung et al., "A Recurrent Latent Variable Model for Sequential Data", NeurIPS 2015;
@@ -233,85 +233,6 @@ class VRNN(DensityModel, PhasedModel):
         elbo = batched_mean(self.elbo, x, batch_size, **kwargs)
         return {"nll": nll, "bits_per_dim": nll / (self.num_dims * math.log(2)), "elbo": elbo}
 
-    # === Generation ===
-
-    def generate_step(
-        self, state: Any, z_noise: Any, x_noise: Any, labels: Any = None, use_mean: bool = False
-    ) -> dict[str, Any]:
-        """One generation step with explicit noise: `{"x", "mean", "state"}` (see VRNNCell)."""
-        return self.vrnn_cell.generate(
-            state,
-            z_noise,
-            x_noise,
-            labels,
-            use_mean=use_mean,
-            recurrence_latent=self.recurrence_latent,
-        )
-
-    def sample(
-        self,
-        num: int,
-        seed: int | None = None,
-        *,
-        length: int | None = None,
-        condition: Any = None,
-        use_mean: bool = False,
-    ) -> Any:
-        """Sequences `(num, length, features)` from the generative model (prior only).
-
-        At each step z_t ~ p(z_t | h_{t-1}), x_t ~ p(x_t | z_t, h_{t-1}) (its mean with
-        `use_mean`), then h_t; one compiled step is reused for every t (and every call),
-        and all noise is drawn up front from `seed`, so a seed gives the same sequences.
-        `length` defaults to `sequence_length` and may differ. Conditional models need
-        `condition`: `num` labels (or one, for all). `(num, seed)` come first, as for
-        every sampler of the collection.
-        """
-        owner = type(self).__name__
-        num = check_count(owner, "num", num)
-        length = self.sequence_length if length is None else check_count(owner, "length", length)
-        labels = self._sampling_labels(num, condition)
-        generator = self.seed_generator if seed is None else keras.random.SeedGenerator(seed)
-        dtype = self.compute_dtype
-        z_noise = keras.random.normal((length, num, self.latent_dim), dtype=dtype, seed=generator)
-        x_shape = (length, num, self.features)
-        if self.likelihood == "gaussian":
-            x_noise = keras.random.normal(x_shape, dtype=dtype, seed=generator)
-        else:
-            x_noise = keras.random.uniform(x_shape, dtype=dtype, seed=generator)
-
-        def step(state: Any, z: Any, u: Any, *labels: Any) -> tuple[Any, Any]:
-            out = self.generate_step(state, z, u, *labels, use_mean=use_mean)
-            return out["state"], out["x"]
-
-        run = self._compiled(("step", bool(use_mean)), step)
-        state = ops.zeros((num, self.vrnn_cell.state_size), dtype=dtype)
-        extra = () if labels is None else (labels,)
-        xs = []
-        for t in range(length):
-            state, x = run(state, z_noise[t], x_noise[t], *extra)
-            xs.append(x)
-        return ops.stack(xs, axis=1)
-
-    def figure_rows(self, x: np.ndarray, seed: int = 0) -> dict[str, np.ndarray]:
-        """Rows of pictures for `mp-keras train`'s figure: samples, inputs, reconstructions.
-
-        Two features are drawn as pen paths (`mp_keras.data.strokes.render_strokes`),
-        other sequences as `(T, features)` images. A conditional model samples the
-        classes in turn and shows no reconstructions (it would need the labels).
-        """
-        from mp_keras.data.strokes import render_strokes
-
-        def picture(v: Any) -> np.ndarray:
-            v = np.asarray(ops.convert_to_numpy(v))
-            return render_strokes(v) if self.features == 2 else v
-
-        num = len(x)
-        labels = None if self.num_classes is None else np.arange(num) % self.num_classes
-        rows = {"samples": picture(self.sample(num, seed, condition=labels))}
-        if labels is None:
-            rows.update(inputs=picture(x), reconstructions=picture(self(x)))
-        return rows
-
     # === Training ===
 
     def phases(self) -> list[Phase]:
@@ -352,31 +273,6 @@ class VRNN(DensityModel, PhasedModel):
     def validate_targets(self, y: np.ndarray | None) -> None:
         check_no_targets(type(self).__name__, y)
 
-    # === Export ===
-
-    def export_endpoints(self) -> dict[str, Any]:
-        specs = [
-            keras.InputSpec(shape=(None, self.vrnn_cell.state_size), dtype="float32"),
-            keras.InputSpec(shape=(None, self.latent_dim), dtype="float32"),
-            keras.InputSpec(shape=(None, self.features), dtype="float32"),
-        ]
-        if self.num_classes is not None:
-            specs.append(keras.InputSpec(shape=(None,), dtype="int32"))
-        return {"generate_step": (self.generate_step, specs)}
-
-    def export_samples(self, name: str, num: int, seed: int) -> list[np.ndarray]:
-        """A random state, standard normal z noise, x noise (uniform if Bernoulli), labels."""
-        rng = np.random.default_rng(seed)
-        state = rng.uniform(-1.0, 1.0, (num, self.vrnn_cell.state_size))
-        z_noise = rng.standard_normal((num, self.latent_dim))
-        shape = (num, self.features)
-        gaussian = self.likelihood == "gaussian"
-        x_noise = rng.standard_normal(shape) if gaussian else rng.uniform(size=shape)
-        arrays = [a.astype("float32") for a in (state, z_noise, x_noise)]
-        if self.num_classes is not None:
-            arrays.append(rng.integers(0, self.num_classes, num).astype("int32"))
-        return arrays
-
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(
@@ -393,111 +289,4 @@ class VRNN(DensityModel, PhasedModel):
                 "seed": self.seed,
             }
         )
-        return config
-
-
-@keras.saving.register_keras_serializable(package="mp_keras")
-class CVRNN(VRNN):
-    """Conditional VRNN: a VRNN told which class to draw (notes, 6.6).
-
-    Notes, 6.6 (the C-VRNN; Aksan et al. 2018 use it for handwriting styles): a label y,
-    here the digit to draw, is embedded as e(y) and read by the prior, the encoder, the
-    decoder and the recurrence (see `mp_keras.layers.VRNNCell`). Training is the VRNN's
-    on (sequences, labels): `fit(x, labels)`, `log_prob(x, condition=labels)`. Sampling
-    follows the notes: x_t is generated from the prior's z_t, then the posterior of z_t
-    given that x_t (its mean) updates h_t, as in training, where h_t reads the posterior
-    draw (`recurrence_latent="posterior"`; `"prior"` feeds the prior draw instead).
-
-    `call` takes `(x, condition=labels)`, or one array `(batch, T, features + 1)` whose
-    last column holds the label (read at the first step), the single-tensor form of
-    Keras' functional API and `predict`.
-
-    Args:
-        sequence_length: int. Steps T of a training sequence.
-        features: int. Features of one step x_t.
-        num_classes: int. Number of classes of the label.
-        embedding_dim: int. Size of the label embedding e(y). Defaults to `16`.
-        recurrence_latent: str. `"posterior"` or `"prior"` (see above). Defaults to
-            `"posterior"`.
-        **kwargs: the other arguments of `VRNN` (`latent_dim`, `units`, `hidden_units`,
-            `cell`, `likelihood`, `min_std`, `seed`).
-
-    Example:
-    >>> model = CVRNN(sequence_length=4, features=2, num_classes=3, latent_dim=2, units=8,
-    ...               hidden_units=(8,), seed=0)  # train: compile(), then fit(x, labels)
-    >>> tuple(model.sample(3, seed=1, condition=[0, 1, 2]).shape)  # one of each class
-    (3, 4, 2)
-    """
-
-    def __init__(
-        self,
-        sequence_length: int,
-        features: int,
-        num_classes: int,
-        embedding_dim: int = 16,
-        recurrence_latent: str = "posterior",
-        **kwargs: Any,
-    ) -> None:
-        owner = type(self).__name__
-        num_classes = check_count(owner, "num_classes", num_classes)
-        embedding_dim = check_count(owner, "embedding_dim", embedding_dim)
-        super().__init__(
-            sequence_length,
-            features,
-            recurrence_latent=recurrence_latent,
-            _labels=(num_classes, embedding_dim),
-            **kwargs,
-        )
-        self.num_classes = num_classes
-        self.embedding_dim = embedding_dim
-
-    @property
-    def is_conditional(self) -> bool:
-        """Always True: trains and samples given labels."""
-        return True
-
-    def _split_inputs(self, inputs: Any, condition: Any) -> tuple[Any, Any]:
-        owner = type(self).__name__
-        if condition is None:
-            shape = tuple(getattr(inputs, "shape", np.shape(inputs)))
-            if len(shape) != 3 or shape[-1] != self.features + 1:
-                raise ValueError(
-                    f"{owner} is class-conditional ({self.num_classes} classes): pass "
-                    f"condition=labels, or sequences of shape (batch, {self.sequence_length}, "
-                    f"{self.features + 1}) whose last column is the label; got shape {shape}."
-                )
-            inputs = ops.convert_to_tensor(inputs, dtype=self.compute_dtype)
-            inputs, condition = inputs[..., : self.features], inputs[:, 0, self.features]
-        self._check(inputs)
-        labels = ops.reshape(ops.cast(condition, "int32"), (-1,))
-        return ops.convert_to_tensor(inputs, dtype=self.compute_dtype), labels
-
-    def _sampling_labels(self, num: int, condition: Any) -> Any:
-        if condition is None:
-            raise ValueError(
-                f"{type(self).__name__} is class-conditional ({self.num_classes} classes): "
-                f"pass condition=labels, {num} class indices."
-            )
-        labels = np.broadcast_to(np.asarray(condition), (num,))
-        check_labels(type(self).__name__, labels, self.num_classes, what="condition")
-        return ops.convert_to_tensor(labels.astype("int32"))
-
-    def validate_inputs(self, x: np.ndarray) -> None:
-        x = np.asarray(x)
-        if x.ndim == 3 and x.shape[-1] == self.features + 1:  # the label is the last column
-            check_labels(type(self).__name__, x[:, 0, -1], self.num_classes)
-            x = x[..., :-1]
-        self.validate_data(x)
-
-    def validate_targets(self, y: np.ndarray | None) -> None:
-        if y is None:
-            raise ValueError(
-                f"{type(self).__name__} is class-conditional ({self.num_classes} classes) and "
-                "trains on (sequences, labels); got no labels."
-            )
-        check_labels(type(self).__name__, y, self.num_classes)
-
-    def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
-        config.update({"num_classes": self.num_classes, "embedding_dim": self.embedding_dim})
         return config

@@ -3,25 +3,24 @@
 from __future__ import annotations
 
 import math
-import time
 from typing import Any
 
 import keras
 import numpy as np
 from keras import ops
 
-from mp_keras.engine import Phase, PhasedModel, compiled
+from mp_keras.engine import Phase, PhasedModel
 from mp_keras.layers._checks import int_at_least
 from mp_keras.layers.causal_conv import CausalConv1D, WaveNetBlock
-from mp_keras.models._checks import check_count, check_labels, check_no_targets, check_values
+from mp_keras.models._checks import check_labels, check_no_targets, check_values
+from mp_keras.models._wavenet_generation import WaveNetGeneration
 from mp_keras.models.density import DensityModel
 
 LN2 = math.log(2.0)
-METHODS = ("fast", "naive")
 
 
 @keras.saving.register_keras_serializable(package="mp_keras")
-class WaveNet(DensityModel, PhasedModel):
+class WaveNet(WaveNetGeneration, DensityModel, PhasedModel):
     """WaveNet: p(x) = prod_t p(x_t | x_<t) over μ-law classes by dilated causal convolutions.
 
     van den Oord et al., "WaveNet: A Generative Model for Raw Audio", 2016 (notes,
@@ -230,144 +229,6 @@ class WaveNet(DensityModel, PhasedModel):
         nll = self.nll(x, batch_size, **kwargs)
         return {"nll": nll, "bits_per_dim": nll / (np.shape(x)[1] * LN2)}
 
-    # === Fast generation (Paine et al. 2016) ===
-
-    def _convolutions(self) -> list[CausalConv1D]:
-        return [self.causal_conv, *(block.dilated for block in self.blocks)]
-
-    @property
-    def queue_shapes(self) -> list[tuple[int, int]]:
-        """`(length, channels)` of each queue of `generation_step`, oldest entry first."""
-        channels = [self.num_classes] + [self.residual_channels] * len(self.blocks)
-        return [
-            (conv.queue_length, c)
-            for conv, c in zip(self._convolutions(), channels)
-            if conv.queue_length
-        ]
-
-    def initial_queues(self, batch: int) -> list[Any]:
-        """Queues of zeros: the state before the first sample (the causal zero padding)."""
-        return [ops.zeros((batch, *shape), dtype=self.compute_dtype) for shape in self.queue_shapes]
-
-    def generation_step(
-        self, x_t: Any, queues: list[Any], condition: Any = None
-    ) -> tuple[Any, list[Any]]:
-        """One step of the network: the input sample `(batch,)` -> logits, new queues.
-
-        `x_t` is the previous sample (silence for the first), `queues` the state
-        (`initial_queues` at the start); the logits `(batch, num_classes)` are those of
-        the next sample, equal to `conditional_logits` at that position.
-        """
-        if len(queues) != len(self.queue_shapes):
-            raise ValueError(
-                f"{type(self).__name__}.generation_step expects {len(self.queue_shapes)} "
-                f"queues of shapes (batch, length, channels) {self.queue_shapes}; got "
-                f"{len(queues)}."
-            )
-        labels = self._condition(condition)
-        pending = iter(queues)
-        state = [next(pending) if conv.queue_length else None for conv in self._convolutions()]
-        new_queues = []
-
-        h, queue = self.causal_conv.step(self._one_hot(ops.cast(x_t, "int32")), state[0])
-        if state[0] is not None:
-            new_queues.append(queue)
-        skips = 0.0
-        for block, queue in zip(self.blocks, state[1:]):
-            h, skip, new_queue = block.step(h, queue, labels)  # (batch, residual_channels)
-            skips = skips + skip
-            if queue is not None:
-                new_queues.append(new_queue)
-        return self._head(skips), new_queues
-
-    def sample(
-        self,
-        num: int,
-        seed: int | None = None,
-        *,
-        length: int | None = None,
-        condition: Any = None,
-        method: str = "fast",
-    ) -> Any:
-        """Ancestral sampling of `num` sequences of `length` classes, int32 `(num, length)`.
-
-        The uniform numbers (one per sample, inverse-CDF draws) come from `seed` up front,
-        so both methods give the same samples. `length` defaults to `input_length`;
-        conditional models need `condition`: one label, or `num` labels.
-
-        Afterwards `last_sample_timing` holds the seconds of the first step (which
-        includes tracing and compiling it) and of all steps, for benchmarks.
-        """
-        owner = type(self).__name__
-        num = check_count(owner, "num", num)
-        if length is None and self.input_length is None:
-            raise ValueError(f"{owner} has no input_length: pass sample(num, length=...).")
-        length = check_count(owner, "length", self.input_length if length is None else length)
-        if method not in METHODS:
-            raise ValueError(f"{owner}: method must be one of {METHODS}, got {method!r}.")
-        labels = self._sampling_condition(num, condition)
-        extra = () if labels is None else (labels,)
-        uniforms = keras.random.uniform(
-            (num, length), seed=self.seed_generator if seed is None else seed
-        )
-        sampler = self._sample_fast if method == "fast" else self._sample_naive
-        start = time.perf_counter()
-        samples = ops.convert_to_numpy(sampler(num, length, uniforms, extra, start))
-        self.last_sample_timing["total_s"] = time.perf_counter() - start
-        return ops.convert_to_tensor(samples)
-
-    def _first_step_done(self, start: float, value: Any) -> None:
-        ops.convert_to_numpy(value)  # waits for asynchronous backends (JAX)
-        self.last_sample_timing = {"first_step_s": time.perf_counter() - start}
-
-    def _draw(self, logits: Any, u: Any) -> Any:
-        """Inverse-CDF draw from softmax(logits) `(batch, C)` with uniforms `(batch,)`."""
-        cdf = ops.cumsum(ops.softmax(logits, axis=-1), axis=-1)
-        drawn = ops.sum(ops.cast(cdf < u[:, None], "int32"), axis=-1)
-        return ops.minimum(drawn, self.num_classes - 1)
-
-    def _sample_fast(self, num: int, length: int, uniforms: Any, extra: tuple, start: float) -> Any:
-        def step(previous: Any, queues: list[Any], u: Any, index: Any, *cond: Any) -> Any:
-            logits, queues = self.generation_step(previous, queues, *cond)
-            return self._draw(logits, ops.take(u, index, axis=1)), queues
-
-        run = compiled(step)  # traced once, reused for every sample
-        previous = ops.full((num,), self.silence, dtype="int32")
-        queues = self.initial_queues(num)
-        drawn = []
-        for t in range(length):
-            index = ops.convert_to_tensor(t, dtype="int32")
-            previous, queues = run(previous, queues, uniforms, index, *extra)
-            drawn.append(previous)
-            if t == 0:
-                self._first_step_done(start, previous)
-        # Gathered on the host: stacking thousands of tensors would compile a huge concat.
-        return np.stack([ops.convert_to_numpy(d) for d in drawn], axis=1)
-
-    def _sample_naive(
-        self, num: int, length: int, uniforms: Any, extra: tuple, start: float
-    ) -> Any:
-        window = min(length, self.receptive_field)
-
-        # `inputs` holds the network's inputs: silence, then the samples drawn so far.
-        def step(inputs: Any, u: Any, index: Any, *cond: Any) -> Any:
-            # The R inputs the next sample can see (the start of the sequence at first:
-            # later, not yet drawn entries are causally invisible).
-            first = ops.clip(index - window + 1, 0, length - window)
-            seen = ops.slice(inputs, ops.stack([ops.zeros_like(first), first]), (num, window))
-            logits = self.network(self._one_hot(seen), *cond)  # (num, window, C)
-            drawn = self._draw(ops.take(logits, index - first, axis=1), ops.take(u, index, axis=1))
-            hot = ops.one_hot(index + 1, length + 1, dtype="int32")  # write input t + 1
-            return inputs + hot[None, :] * (drawn - ops.take(inputs, index + 1, axis=1))[:, None]
-
-        run = compiled(step)
-        inputs = ops.full((num, length + 1), self.silence, dtype="int32")
-        for t in range(length):
-            inputs = run(inputs, uniforms, ops.convert_to_tensor(t, dtype="int32"), *extra)
-            if t == 0:
-                self._first_step_done(start, inputs)
-        return inputs[:, 1:]
-
     # === Training ===
 
     def phases(self) -> list[Phase]:
@@ -447,45 +308,6 @@ class WaveNet(DensityModel, PhasedModel):
             )
         else:
             check_labels(owner, y, self.num_conditions)
-
-    # === Export ===
-
-    def export_endpoints(self) -> dict[str, Any]:
-        x_spec = keras.InputSpec(shape=(None, self.input_length), dtype="int32")
-        sample_spec = keras.InputSpec(shape=(None,), dtype="int32")
-        queue_specs = [
-            keras.InputSpec(shape=(None, *shape), dtype="float32") for shape in self.queue_shapes
-        ]
-
-        def step(x: Any, queues: list[Any], *condition: Any) -> dict[str, Any]:
-            logits, new_queues = self.generation_step(x, queues, *condition)
-            return {"logits": logits, **{f"queue_{i}": q for i, q in enumerate(new_queues)}}
-
-        if self.num_conditions is None:
-            return {
-                "log_prob": (lambda x: self.log_prob(x), [x_spec]),
-                "generation_step": (step, [sample_spec, queue_specs]),
-            }
-        label_spec = keras.InputSpec(shape=(None,), dtype="int32")
-        return {
-            "log_prob": (lambda x, condition: self.log_prob(x, condition), [x_spec, label_spec]),
-            "generation_step": (step, [sample_spec, queue_specs, label_spec]),
-        }
-
-    def export_samples(self, name: str, num: int, seed: int) -> list[Any]:
-        """Classes, queues (and labels) for the export's parity check."""
-        rng = np.random.default_rng(seed)
-        labels = (
-            []
-            if self.num_conditions is None
-            else [rng.integers(0, self.num_conditions, num).astype("int32")]
-        )
-        if name == "log_prob":
-            length = self.input_length or self.receptive_field + 2
-            return [rng.integers(0, self.num_classes, (num, length)).astype("int32"), *labels]
-        x = rng.integers(0, self.num_classes, num).astype("int32")
-        queues = [rng.normal(size=(num, *shape)).astype("float32") for shape in self.queue_shapes]
-        return [x, queues, *labels]
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
