@@ -166,6 +166,23 @@ def test_the_exported_step_reproduces_sampling_with_posterior_feedback():
     assert np.abs(to_numpy(step["state"]) - first).max() > 1e-3
 
 
+def test_temperature_scales_the_noise_of_prior_and_decoder():
+    model = VRNN(T, F, **SIZE)
+    randomize_weights(model, scale=0.5)
+    mean = to_numpy(model.sample(16, 4, temperature=1e-4))  # every draw at its mean
+    full, half = (to_numpy(model.sample(16, 4, temperature=t)) for t in (1.0, 0.5))
+    assert np.abs(half - mean).mean() < np.abs(full - mean).mean()
+    # At T -> 0 the sequences are those of the noiseless generative model.
+    step = dict(use_mean=True, temperature=1e-4)
+    np.testing.assert_allclose(mean, to_numpy(model.sample(16, 4, **step)), atol=1e-3)
+    for bad in (0.0, -1.0, True, "cold"):
+        with pytest.raises(ValueError, match="temperature"):
+            model.sample(2, temperature=bad)
+    binary = VRNN(T, F, likelihood="bernoulli", **SIZE)
+    with pytest.raises(ValueError, match="Gaussian decoder"):
+        binary.sample(2, temperature=0.5)
+
+
 def test_bad_inputs_raise_naming_what_was_expected():
     x, y = waves(4)
     model, conditional = VRNN(T, F, **SIZE), CVRNN(T, F, num_classes=2, **SIZE)

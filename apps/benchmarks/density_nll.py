@@ -72,6 +72,14 @@ CONFIGS: dict[str, tuple[str, dict[str, Any], float, int, str, str]] = {
     "pixelrnn": ("PixelRNN", {}, 1e-3, 64, "80.54 (7 layers)", "van den Oord et al. 2016a"),
     "pixelcnn": ("PixelCNN", {}, 1e-3, 64, "81.30", "van den Oord et al. 2016a"),
     "gated_pixelcnn": ("GatedPixelCNN", {}, 1e-3, 64, "—", "van den Oord et al. 2016b"),
+    "transformer": (
+        "Transformer",
+        {"embed_dim": 32, "num_heads": 1, "num_layers": 2},
+        2e-3,
+        32,
+        "—",
+        "Vaswani et al. 2017 (decoder only)",
+    ),
     "vae": (
         "VAE",
         {"latent_dim": 50, "hidden_units": (200, 200)},
