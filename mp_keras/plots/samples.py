@@ -71,7 +71,7 @@ def save_samples(
     titles = None if labels is None else [f"class {int(k)}" for k in labels]
     if hasattr(model, "queue_shapes"):  # WaveNet: mu-law classes
         return _save_audio(model, samples, path, titles)
-    if hasattr(model, "decode") and samples.ndim == 2 and not getattr(model, "images", True):
+    if hasattr(model, "vocabulary") and not model.images:  # Transformer: token ids
         return _save_text(model.decode(samples), path, titles, f"{name} samples")
     if samples.ndim == 3 and samples.shape[-1] == 2:  # pen strokes (VRNN)
         from mp_keras.data.strokes import render_strokes
