@@ -26,8 +26,9 @@ def export_test_on(*others: str) -> Any:
     """Marks an export test to run on TensorFlow and on the backends `others` only.
 
     On TensorFlow the export runs in the test's process; from JAX or PyTorch it starts a
-    TensorFlow worker (5-15 s), so each chapter spreads its models' exports over the
-    other two backends instead of exporting every model from all three.
+    TensorFlow worker (5-15 s), so a model is exported from TensorFlow and one other
+    backend rather than from all three (PyTorch for chapters 6.5-6.7: JAX's test run is
+    the longest of CI's streams).
     """
     import pytest
 

@@ -226,7 +226,7 @@ def test_bad_inputs_raise_naming_what_was_expected():
         CVRNN(T, F, num_classes=0)
 
 
-@export_test_on("jax")
+@export_test_on("torch")
 def test_export_passes_tflite_parity(tmp_path):
     model = CVRNN(T, F, num_classes=2, **SIZE)
     randomize_weights(model, scale=0.3)
