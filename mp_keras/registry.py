@@ -301,6 +301,36 @@ def _transformer(info: DatasetInfo, seed: int | None) -> keras.Model:
     )
 
 
+def _flow2d(info: DatasetInfo, seed: int | None) -> keras.Model:
+    from mp_keras.models import Flow2D
+
+    if tuple(info.shape) != (2,):
+        raise ValueError(
+            f"Flow2D models 2-D points; dataset {info.name!r} has examples of shape "
+            f"{tuple(info.shape)}. Use 'moons' or 'ring'."
+        )
+    return Flow2D(num_couplings=6, hidden_units=(64, 64), seed=seed)
+
+
+def _nice(info: DatasetInfo, seed: int | None) -> keras.Model:
+    from mp_keras.models import NICE
+
+    if info.binary:
+        raise ValueError(
+            f"NICE models real-valued or many-level data; dataset {info.name!r} is binary. "
+            "Use 'digits'."
+        )
+    images = len(info.shape) == 3 and tuple(info.value_range) == (0.0, 1.0)
+    levels = (17 if info.name == "digits" else 256) if images else None  # digits: k/16
+    return NICE(
+        input_shape=info.shape,
+        num_couplings=4,
+        hidden_units=(256, 256),
+        num_levels=levels,
+        seed=seed,
+    )
+
+
 def _adam(learning_rate: float, **kwargs: Any) -> Callable[[], keras.optimizers.Optimizer]:
     """A factory of `keras.optimizers.Adam(learning_rate, **kwargs)`."""
 
@@ -721,6 +751,28 @@ RECIPES: dict[str, Recipe] = {
             optimizer=_adam_cosine(3e-3, decay_steps=15 * 141),  # 15 epochs of 9,000 / 64
             dataset="addition",
             epochs=15,
+            batch_size=64,
+        ),
+        Recipe(
+            name="flow2d",
+            chapter="7.5",
+            summary="RealNVP-style flow of 2-D points: affine couplings, alternating masks",
+            kind="generative",
+            build=_flow2d,
+            optimizer=_adam(3e-3),
+            dataset="moons",
+            epochs=100,
+            batch_size=256,
+        ),
+        Recipe(
+            name="nice",
+            chapter="7.5",
+            summary="NICE: additive couplings and a diagonal scaling, dequantised logit images",
+            kind="generative",
+            build=_nice,
+            optimizer=_adam(1e-3),
+            dataset="digits",
+            epochs=50,
             batch_size=64,
         ),
         Recipe(

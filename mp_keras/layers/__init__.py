@@ -1,6 +1,19 @@
 """Reusable building blocks, one topic per file."""
 
 from mp_keras.layers.attention import CausalSelfAttention, TransformerBlock
+from mp_keras.layers.bijectors import (
+    AdditiveCoupling,
+    AffineCoupling,
+    Bijector,
+    Chain,
+    Dequantize,
+    LogitTransform,
+    Scaling,
+    Squeeze,
+    alternating_mask,
+    channel_mask,
+    checkerboard_mask,
+)
 from mp_keras.layers.causal_conv import CausalConv1D, WaveNetBlock
 from mp_keras.layers.convolution import (
     Convolution1D,
@@ -25,24 +38,35 @@ from mp_keras.layers.upsampling import (
 from mp_keras.layers.vrnn_cell import VRNNCell
 
 __all__ = [
+    "AdditiveCoupling",
+    "AffineCoupling",
     "BedOfNailsUpsampling2D",
+    "Bijector",
     "CausalConv1D",
     "CausalSelfAttention",
+    "Chain",
     "Convolution1D",
     "Convolution2D",
+    "Dequantize",
     "ElmanCell",
     "GatedPixelCNNBlock",
     "LSTMCell",
+    "LogitTransform",
     "MaskedConv2D",
     "MaskedDense",
     "MaxPooling2DWithIndices",
     "MaxUnpooling2D",
     "NearestNeighborUpsampling2D",
     "RowLSTM",
+    "Scaling",
     "ShiftedTokenEmbedding",
+    "Squeeze",
     "TransformerBlock",
     "VRNNCell",
     "WaveNetBlock",
+    "alternating_mask",
+    "channel_mask",
+    "checkerboard_mask",
     "convolution_matrix",
     "convolve1d",
     "convolve2d",

@@ -3,6 +3,8 @@
 from mp_keras.models.autoencoder import Autoencoder
 from mp_keras.models.cnn import CNN
 from mp_keras.models.cvrnn import CVRNN
+from mp_keras.models.flow import Flow
+from mp_keras.models.flow2d import Flow2D
 from mp_keras.models.fvsbn import FVSBN
 from mp_keras.models.gan import GAN
 from mp_keras.models.gated_pixelcnn import GatedPixelCNN
@@ -11,6 +13,7 @@ from mp_keras.models.linear_autoencoder import LinearAutoencoder
 from mp_keras.models.made import MADE
 from mp_keras.models.mlp import MLP
 from mp_keras.models.nade import NADE
+from mp_keras.models.nice import NICE
 from mp_keras.models.perceptron import Perceptron
 from mp_keras.models.pixelcnn import PixelCNN
 from mp_keras.models.pixelrnn import PixelRNN
@@ -30,9 +33,12 @@ __all__ = [
     "MADE",
     "MLP",
     "NADE",
+    "NICE",
     "VAE",
     "VRNN",
     "Autoencoder",
+    "Flow",
+    "Flow2D",
     "GatedPixelCNN",
     "GradientDescentMLP",
     "LinearAutoencoder",
