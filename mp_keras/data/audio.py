@@ -32,7 +32,6 @@ import dataclasses
 import io as _io
 import os
 import wave
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -45,7 +44,7 @@ from mp_keras.data.embedded import (
     make_dataset,
     split_seed,
 )
-from mp_keras.data.files import holdout_indices
+from mp_keras.data.files import holdout_indices, npz_keys
 
 CLIP_TYPES: tuple[str, ...] = ("tone", "chord", "chirp", "noise_burst")
 MU_LAW_CLASSES = 256
@@ -350,11 +349,7 @@ def is_waveform_archive(path: str | os.PathLike) -> bool:
     >>> is_waveform_archive("/no/such/file.npz")
     False
     """
-    path = Path(path).expanduser()
-    if not path.is_file() or not zipfile.is_zipfile(path):
-        return False
-    with np.load(path, allow_pickle=False) as archive:
-        return "waveforms" in archive.files
+    return "waveforms" in npz_keys(path)
 
 
 def load_waveform_dataset(

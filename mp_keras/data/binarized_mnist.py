@@ -16,12 +16,12 @@ the VAE papers. Sources, in order:
 from __future__ import annotations
 
 import os
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from mp_keras.data.embedded import Dataset, check_num_examples, make_dataset
+from mp_keras.data.files import npz_keys
 
 ENV_PATH = "MP_KERAS_BINARIZED_MNIST"
 PAPER_SPLITS = ("train", "valid", "test", "all")
@@ -36,11 +36,7 @@ def is_split_archive(path: str | os.PathLike[str]) -> bool:
     >>> is_split_archive("/no/such/file.npz")
     False
     """
-    path = Path(path).expanduser()
-    if not path.is_file() or not zipfile.is_zipfile(path):
-        return False
-    with np.load(path, allow_pickle=False) as archive:
-        return set(_KEYS) <= set(archive.files)
+    return set(_KEYS) <= npz_keys(path)
 
 
 def _images(array: np.ndarray, source: str, key: str) -> np.ndarray:

@@ -49,6 +49,20 @@ _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 
 # --------------------------------------------------------------------------- shared
 
 
+def npz_keys(path: str | os.PathLike[str]) -> frozenset[str]:
+    """The array names of the ``.npz`` archive at `path`; empty if there is none.
+
+    Example:
+        >>> npz_keys("/no/such/file.npz")
+        frozenset()
+    """
+    path = Path(path).expanduser()
+    if not path.is_file() or not zipfile.is_zipfile(path):
+        return frozenset()
+    with np.load(path, allow_pickle=False) as archive:
+        return frozenset(archive.files)
+
+
 def holdout_indices(num_examples: int, split: str) -> np.ndarray:
     """Indices of a split for data that has no test split of its own.
 
