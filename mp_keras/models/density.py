@@ -59,15 +59,23 @@ class DensityModel:
             self.validate_inputs(np.asarray(ops.convert_to_numpy(x)))
         return -batched_mean(self.log_prob, x, batch_size, **kwargs)
 
+    def dims_of(self, x: Any) -> int:
+        """Dimensions of each example of `x`: `num_dims`, unless a model takes examples of
+        any length (WaveNet), which counts the ones given."""
+        return self.num_dims
+
     def bits_per_dim(self, x: Any, batch_size: int = 256, **kwargs: Any) -> float:
-        """`nll(x)` in bits per dimension: nll / (num_dims * ln 2)."""
-        return self.nll(x, batch_size, **kwargs) / (self.num_dims * LN2)
+        """`nll(x)` in bits per dimension: nll / (dims_of(x) * ln 2)."""
+        return self.nll(x, batch_size, **kwargs) / (self.dims_of(x) * LN2)
 
     def density_metrics(self, x: Any, y: Any = None, batch_size: int = 256) -> dict[str, float]:
-        """What `mp-keras evaluate` prints for a density model: `nll` and `bits_per_dim`."""
-        kwargs = {} if y is None else {"condition": np.asarray(y)}
+        """What `mp-keras evaluate` prints for a density model: `nll` and `bits_per_dim`.
+
+        Labels `y` condition a conditional model and are ignored by the others."""
+        conditional = y is not None and getattr(self, "is_conditional", False)
+        kwargs = {"condition": np.asarray(y)} if conditional else {}
         nll = self.nll(x, batch_size, **kwargs)
-        return {"nll": nll, "bits_per_dim": nll / (self.num_dims * LN2)}
+        return {"nll": nll, "bits_per_dim": nll / (self.dims_of(x) * LN2)}
 
 
 def batched_mean(fn: Any, x: Any, batch_size: int = 256, **kwargs: Any) -> float:

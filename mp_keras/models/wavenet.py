@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import keras
@@ -14,9 +13,7 @@ from mp_keras.layers._checks import int_at_least
 from mp_keras.layers.causal_conv import CausalConv1D, WaveNetBlock
 from mp_keras.models._checks import check_labels, check_no_targets, check_values
 from mp_keras.models._wavenet_generation import WaveNetGeneration
-from mp_keras.models.density import DensityModel
-
-LN2 = math.log(2.0)
+from mp_keras.models.density import LN2, DensityModel
 
 
 @keras.saving.register_keras_serializable(package="mp_keras")
@@ -220,14 +217,9 @@ class WaveNet(WaveNetGeneration, DensityModel, PhasedModel):
         hot = ops.one_hot(ops.cast(x, "int32"), self.num_classes, dtype=log_p.dtype)
         return ops.sum(log_p * hot, axis=(1, 2))
 
-    def bits_per_dim(self, x: Any, batch_size: int = 256, **kwargs: Any) -> float:
-        """Mean negative log-likelihood in bits per sample: nll / (time ln 2)."""
-        return self.nll(x, batch_size, **kwargs) / (np.shape(x)[1] * LN2)
-
-    def density_metrics(self, x: Any, y: Any = None, batch_size: int = 256) -> dict[str, float]:
-        kwargs = {"condition": np.asarray(y)} if self.is_conditional else {}
-        nll = self.nll(x, batch_size, **kwargs)
-        return {"nll": nll, "bits_per_dim": nll / (np.shape(x)[1] * LN2)}
+    def dims_of(self, x: Any) -> int:
+        """Samples per clip of `x` (bits_per_dim is bits per sample, any length)."""
+        return int(np.shape(x)[1])
 
     # === Training ===
 
