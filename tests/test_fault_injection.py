@@ -53,9 +53,16 @@ def _stderr(out: Path) -> str:
     return (out.parent / f"{out.name}.err").read_text()[-2000:]
 
 
+def _entries(folder: Path) -> list[str]:
+    """The names in `folder`, or none: the run may rename or remove it while we look."""
+    try:
+        return sorted(os.listdir(folder))
+    except FileNotFoundError:
+        return []
+
+
 def _checkpoints(out: Path) -> list[str]:
-    folder = out / ".run" / "checkpoints"
-    return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+    return _entries(out / ".run" / "checkpoints")
 
 
 def _finished_checkpoints(out: Path) -> set[str]:
@@ -127,7 +134,7 @@ def test_sigkill_at_random_moments_never_loses_or_corrupts(tmp_path):
             time.sleep(rng.uniform(0.0, 0.5))
         else:
             result = out / ".run" / "result"
-            reached = _wait(process, lambda r=result: r.is_dir() and any(r.iterdir()))
+            reached = _wait(process, lambda r=result: bool(_entries(r)))
         if reached and process.poll() is None:
             os.kill(process.pid, signal.SIGKILL)
             kills += 1
