@@ -30,11 +30,11 @@ import math
 import os
 import platform
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from _docs import write_section  # benchmarks/ is on sys.path when run as a script
+from _training import train_for_minutes
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs" / "chapter6.md"
@@ -133,26 +133,17 @@ def run_model(
     model = getattr(models, cls_name)(input_shape=train.shape[1:], seed=seed, **kwargs)
     optimizer = keras.optimizers.Adam(learning_rate)
     model.compile(optimizer=optimizer)
-    best, best_weights, epochs, seconds, stale = math.inf, None, 0, 0.0, 0
-    while seconds < 60 * minutes:
-        start = time.perf_counter()
-        model.fit(train, epochs=1, batch_size=batch_size, verbose=0)
-        seconds += time.perf_counter() - start
-        epochs += 1
-        score = model.nll(valid, batch_size=500)
-        if not math.isfinite(score):
-            break
-        if score < best:
-            best, best_weights, stale = score, model.get_weights(), 0
-        else:
-            stale += 1
-        if stale >= patience:  # plateau: a smaller step, from the best weights so far
-            model.set_weights(best_weights)
-            optimizer.learning_rate.assign(float(optimizer.learning_rate) * decay)
-            stale = 0
-        print(f"  {name} epoch {epochs}: valid NLL {score:.2f} ({seconds:.0f} s)", flush=True)
-    if best_weights is not None:
-        model.set_weights(best_weights)
+    best, epochs, seconds = train_for_minutes(
+        model,
+        optimizer,
+        train,
+        lambda: model.nll(valid, batch_size=500),
+        minutes,
+        batch_size,
+        name,
+        patience,
+        decay,
+    )
     result = {
         "model": name,
         "class": cls_name,
