@@ -4,7 +4,8 @@ One entry point, :func:`load`, serves every source, and each returns a :class:`D
 float32 examples ``x`` of shape ``(N, *info.shape)`` (images in [0, 1] with a channel axis),
 int32 labels ``y`` or ``None``, and a :class:`DatasetInfo`. :func:`list_datasets` names them:
 
-* embedded, never downloaded: ``digits``, ``digits_binarized``, ``ring``, ``moons``;
+* embedded, never downloaded: ``digits``, ``digits_binarized``, ``ring``, ``moons``,
+  ``checkerboard``;
 * ``tfds:NAME``: TensorFlow Datasets, e.g. ``tfds:mnist`` (downloaded once, needs network);
 * ``npz:PATH``: a local NumPy archive; ``idx:IMAGES[,LABELS]``: MNIST IDX files.
 
@@ -23,6 +24,8 @@ from __future__ import annotations
 from mp_keras.data import addition, audio, sequences, shapes, strokes, toys
 from mp_keras.data.binarized_mnist import is_split_archive, load_binarized_mnist
 from mp_keras.data.embedded import (
+    CHECKERBOARD_HALF_WIDTH,
+    CHECKERBOARD_SIZE,
     EMBEDDED_DATASETS,
     MOONS_MEAN,
     MOONS_STD,
@@ -33,6 +36,7 @@ from mp_keras.data.embedded import (
     Dataset,
     DatasetInfo,
     check_split,
+    checkerboard_squares,
     load_embedded,
     ring_centres,
 )
@@ -41,6 +45,8 @@ from mp_keras.data.pipeline import pipeline, steps_per_epoch
 from mp_keras.data.tfds import DatasetUnavailableError, load_tfds
 
 __all__ = [
+    "CHECKERBOARD_HALF_WIDTH",
+    "CHECKERBOARD_SIZE",
     "MOONS_MEAN",
     "MOONS_STD",
     "RING_NUM_MODES",
@@ -50,6 +56,7 @@ __all__ = [
     "Dataset",
     "DatasetInfo",
     "DatasetUnavailableError",
+    "checkerboard_squares",
     "list_datasets",
     "load",
     "load_binarized_mnist",
@@ -121,13 +128,13 @@ def load(
     """Loads a split of a dataset by name.
 
     Args:
-        name: An embedded dataset (``digits``, ``digits_binarized``, ``ring``, ``moons``) or
-            a prefixed source: ``tfds:NAME``, ``npz:PATH`` or ``idx:IMAGES[,LABELS]``. See
-            :func:`list_datasets`, :func:`load_embedded`, :func:`load_tfds`,
-            :func:`load_npz` and :func:`load_idx` for what each provides.
+        name: An embedded dataset (``digits``, ``digits_binarized``, ``ring``, ``moons``,
+            ``checkerboard``) or a prefixed source: ``tfds:NAME``, ``npz:PATH`` or
+            ``idx:IMAGES[,LABELS]``. See :func:`list_datasets`, :func:`load_embedded`,
+            :func:`load_tfds`, :func:`load_npz` and :func:`load_idx` for what each provides.
         split: ``"train"``, ``"test"`` or ``"all"``.
-        seed: Seed of the generated datasets (``ring``, ``moons``); the others have fixed
-            splits and ignore it.
+        seed: Seed of the generated datasets (``ring``, ``moons``, ``checkerboard``); the
+            others have fixed splits and ignore it.
         num_examples: For generated datasets, the number of points to draw; for the others,
             a cap on the number of examples (the first ones of the split).
 

@@ -1,7 +1,7 @@
 """Datasets that ship with the code, and the containers every loader returns.
 
 Nothing here downloads: ``digits`` comes from the copy bundled with scikit-learn, and the 2-D
-toy sets (``ring``, ``moons``) are generated on the fly. This module also defines
+toy sets (``ring``, ``moons``, ``checkerboard``) are generated on the fly. This module also defines
 :class:`DatasetInfo`, :class:`Dataset` and the small helpers the file and TFDS loaders share,
 so that every source produces arrays with the same conventions:
 
@@ -34,6 +34,9 @@ MOONS_NOISE = 0.05
 # constants rather than per-sample statistics, so train and test share one transform.
 MOONS_MEAN: tuple[float, float] = (0.5, 0.25)
 MOONS_STD: tuple[float, float] = (float(np.sqrt(0.75)), float(np.sqrt(0.5625 - 1.0 / np.pi)))
+
+CHECKERBOARD_SIZE = 4  # squares per side
+CHECKERBOARD_HALF_WIDTH = 2.0  # the board covers [-2, 2]^2, squares of side 1
 
 # Default sizes of the generated toy sets; ``num_examples`` overrides them.
 TOY_SPLIT_SIZES: dict[str, int] = {"train": 4096, "test": 1024}
@@ -390,6 +393,43 @@ def _sample_moons(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return (points - np.asarray(MOONS_MEAN)) / np.asarray(MOONS_STD), labels
 
 
+def checkerboard_squares(
+    size: int = CHECKERBOARD_SIZE, half_width: float = CHECKERBOARD_HALF_WIDTH
+) -> np.ndarray:
+    """Returns the lower-left corners of the black squares of the ``checkerboard`` board.
+
+    The board covers ``[-half_width, half_width]^2`` with ``size x size`` squares; the
+    square in column ``i`` and row ``j`` (counted from the lower-left corner) is black when
+    ``i + j`` is even, so the lower-left square is black. Squares are listed row by row
+    from the bottom; the label of a ``checkerboard`` sample is the index of its square.
+
+    Args:
+        size: Number of squares per side (even, so that half of them are black).
+        half_width: Half the side of the board.
+
+    Returns:
+        float32 array of shape ``(size * size // 2, 2)``.
+
+    Example:
+        >>> corners = checkerboard_squares()
+        >>> corners.shape, corners[:3].tolist()
+        ((8, 2), [[-2.0, -2.0], [0.0, -2.0], [-1.0, -1.0]])
+    """
+    side = 2.0 * half_width / size
+    cells = [(i, j) for j in range(size) for i in range(size) if (i + j) % 2 == 0]
+    corners = [(-half_width + i * side, -half_width + j * side) for i, j in cells]
+    return np.asarray(corners, dtype=np.float32)
+
+
+def _sample_checkerboard(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    corners = checkerboard_squares()
+    squares = rng.integers(0, len(corners), size=n)
+    side = 2.0 * CHECKERBOARD_HALF_WIDTH / CHECKERBOARD_SIZE
+    # Uniform in [0, side) from the corner: the density is flat on every black square.
+    return corners[squares] + side * rng.random((n, 2)), squares
+
+
 def generate_splits(
     sampler: Callable[[int, int], tuple[np.ndarray, np.ndarray]],
     split: str,
@@ -419,6 +459,20 @@ def _load_ring(name: str, split: str, seed: int, num_examples: int | None) -> Da
         x,
         y,
         num_classes=RING_NUM_MODES,
+        value_range=(-bound, bound),
+        binary=False,
+        description=EMBEDDED_DATASETS[name],
+    )
+
+
+def _load_checkerboard(name: str, split: str, seed: int, num_examples: int | None) -> Dataset:
+    x, y = generate_splits(_sample_checkerboard, split, seed, num_examples)
+    bound = CHECKERBOARD_HALF_WIDTH  # uniform on the board: nothing falls outside
+    return make_dataset(
+        name,
+        x,
+        y,
+        num_classes=len(checkerboard_squares()),
         value_range=(-bound, bound),
         binary=False,
         description=EMBEDDED_DATASETS[name],
@@ -459,6 +513,11 @@ EMBEDDED_DATASETS: dict[str, str] = {
         f"scikit-learn two moons (noise {MOONS_NOISE}) standardised to about zero mean and unit "
         "variance, shape (2,), 2 classes; 4,096 train / 1,024 test points."
     ),
+    "checkerboard": (
+        "Points uniform on the 8 black squares of a 4x4 checkerboard on [-2, 2]^2 (sharp "
+        "edges; true NLL log 8 = 2.08 nats), shape (2,), label = square; 4,096 train / "
+        "1,024 test points."
+    ),
 }
 
 _LOADERS: dict[str, Callable[[str, str, int, int | None], Dataset]] = {
@@ -466,6 +525,7 @@ _LOADERS: dict[str, Callable[[str, str, int, int | None], Dataset]] = {
     "digits_binarized": functools.partial(_load_digits, binarize=True),
     "ring": _load_ring,
     "moons": _load_moons,
+    "checkerboard": _load_checkerboard,
 }
 
 
@@ -485,14 +545,20 @@ def load_embedded(
     * ``moons``: scikit-learn ``make_moons(noise=0.05)`` standardised by the fixed transform
       ``(x - MOONS_MEAN) / MOONS_STD`` with ``MOONS_MEAN = (0.5, 0.25)`` and
       ``MOONS_STD = (0.866, 0.494)``, the exact mean and std of the noiseless moons.
+    * ``checkerboard``: points uniform on the 8 black squares (side 1) of a 4x4 board on
+      ``[-2, 2]^2``, the lower-left square black (:func:`checkerboard_squares`); label =
+      square index. The density is 1/8 on the black squares, so the best NLL is
+      ``log 8`` = 2.079 nats per point.
 
-    ``ring`` and ``moons`` are generated from ``seed``, with independent random streams for
-    train and test (see :func:`split_seed`). They default to 4,096 train and 1,024 test points;
-    ``num_examples`` sets the number of points instead. ``"all"`` is a train part followed by a
-    test part in a 4:1 ratio (by default exactly the train split followed by the test split).
+    ``ring``, ``moons`` and ``checkerboard`` are generated from ``seed``, with independent
+    random streams for train and test (see :func:`split_seed`). They default to 4,096 train
+    and 1,024 test points; ``num_examples`` sets the number of points instead. ``"all"`` is
+    a train part followed by a test part in a 4:1 ratio (by default exactly the train split
+    followed by the test split).
 
     Args:
-        name: One of ``digits``, ``digits_binarized``, ``ring``, ``moons``.
+        name: One of ``digits``, ``digits_binarized``, ``ring``, ``moons``,
+            ``checkerboard``.
         split: ``"train"``, ``"test"`` or ``"all"``.
         seed: Seed of the generated datasets.
         num_examples: Size override (generated sets) or cap (digits).
