@@ -1,5 +1,6 @@
 """Reusable building blocks, one topic per file."""
 
+from mp_keras.layers.actnorm import ActNorm
 from mp_keras.layers.attention import CausalSelfAttention, TransformerBlock
 from mp_keras.layers.bijectors import (
     AdditiveCoupling,
@@ -24,8 +25,10 @@ from mp_keras.layers.convolution import (
     correlate1d,
     correlate2d,
 )
+from mp_keras.layers.invertible_conv import Invertible1x1Conv
 from mp_keras.layers.masked_conv import GatedPixelCNNBlock, MaskedConv2D
 from mp_keras.layers.masked_dense import MaskedDense
+from mp_keras.layers.multiscale import FactorOut
 from mp_keras.layers.pooling import MaxPooling2DWithIndices
 from mp_keras.layers.recurrent import ElmanCell, LSTMCell, recurrent_cell
 from mp_keras.layers.row_lstm import RowLSTM
@@ -38,6 +41,7 @@ from mp_keras.layers.upsampling import (
 from mp_keras.layers.vrnn_cell import VRNNCell
 
 __all__ = [
+    "ActNorm",
     "AdditiveCoupling",
     "AffineCoupling",
     "BedOfNailsUpsampling2D",
@@ -49,7 +53,9 @@ __all__ = [
     "Convolution2D",
     "Dequantize",
     "ElmanCell",
+    "FactorOut",
     "GatedPixelCNNBlock",
+    "Invertible1x1Conv",
     "LSTMCell",
     "LogitTransform",
     "MaskedConv2D",

@@ -31,9 +31,15 @@ class Bijector(keras.layers.Layer):
             return super().forward(z, *args, **kwargs)
         return self(z)
 
-    def inverse(self, x: Any) -> tuple[Any, Any]:
-        """z = f^-1(x) and log|det df^-1/dx| per example."""
-        return self(x, inverse=True)
+    def inverse(self, x: Any, training: bool | None = None) -> tuple[Any, Any]:
+        """z = f^-1(x) and log|det df^-1/dx| per example.
+
+        `training` reaches the bijectors inside through Keras's call context (only
+        `ActNorm` uses it: it initialises from the data in training); None inherits it.
+        """
+        if training is None:
+            return self(x, inverse=True)
+        return self(x, inverse=True, training=training)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         # Only torch.nn.Module.__call__ calls `forward` while this runs (the flag is
@@ -44,7 +50,10 @@ class Bijector(keras.layers.Layer):
         finally:
             self._dispatching = False
 
-    def call(self, inputs: Any, inverse: bool = False) -> tuple[Any, Any]:
+    def call(
+        self, inputs: Any, inverse: bool = False, training: bool | None = None
+    ) -> tuple[Any, Any]:
+        # `training` is in the signature so that Keras records it for nested bijectors.
         return self._inverse(inputs) if inverse else self._forward(inputs)
 
     def _forward(self, z: Any) -> tuple[Any, Any]:

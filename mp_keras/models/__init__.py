@@ -8,6 +8,7 @@ from mp_keras.models.flow2d import Flow2D
 from mp_keras.models.fvsbn import FVSBN
 from mp_keras.models.gan import GAN
 from mp_keras.models.gated_pixelcnn import GatedPixelCNN
+from mp_keras.models.glow import Glow
 from mp_keras.models.gradient_descent_mlp import GradientDescentMLP
 from mp_keras.models.linear_autoencoder import LinearAutoencoder
 from mp_keras.models.made import MADE
@@ -17,6 +18,7 @@ from mp_keras.models.nice import NICE
 from mp_keras.models.perceptron import Perceptron
 from mp_keras.models.pixelcnn import PixelCNN
 from mp_keras.models.pixelrnn import PixelRNN
+from mp_keras.models.realnvp import RealNVP
 from mp_keras.models.seq2seq import Seq2Seq, SequenceGenerator
 from mp_keras.models.sequence import SequenceClassifier, SequenceTagger
 from mp_keras.models.transformer import Transformer
@@ -40,11 +42,13 @@ __all__ = [
     "Flow",
     "Flow2D",
     "GatedPixelCNN",
+    "Glow",
     "GradientDescentMLP",
     "LinearAutoencoder",
     "Perceptron",
     "PixelCNN",
     "PixelRNN",
+    "RealNVP",
     "SegmentationMeanIoU",
     "Seq2Seq",
     "SequenceClassifier",

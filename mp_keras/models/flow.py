@@ -36,7 +36,7 @@ class Flow(DensityModel, PhasedModel):
     summed over the bijectors of the chain (7.3); training maximises it exactly (7.4):
     the loss is the NLL in nats per example, and `bits_per_dim` is logged.
     `sample(num)` draws z ~ N(0, T^2 I) (temperature T) and returns f(z).
-    `call(x)` returns the latent z = f^-1(x).
+    `encode(x)` (and `call(x)`) returns the latent z = f^-1(x), `decode(z)` the data f(z).
 
     With `num_levels`, the data are discrete, k / (num_levels - 1) in [0, 1] (add a
     `Dequantize` bijector last in the chain): training adds uniform noise of one bin's
@@ -109,9 +109,10 @@ class Flow(DensityModel, PhasedModel):
         x = ops.convert_to_tensor(x, dtype=self.compute_dtype)
         return self._compiled_fns("log_prob", self._log_prob, self.chain.variables)(x)
 
-    def _log_prob(self, x: Any) -> Any:
+    def _log_prob(self, x: Any, training: bool = False) -> Any:
         self._check(x)
-        z, log_det = self.chain.inverse(ops.convert_to_tensor(x, dtype=self.compute_dtype))
+        x = ops.convert_to_tensor(x, dtype=self.compute_dtype)
+        z, log_det = self.chain.inverse(x, training=training)  # ActNorm initialises in training
         base = -0.5 * ops.sum(ops.reshape(z * z, (-1, self.num_dims)), axis=1)
         return base - 0.5 * self.num_dims * LOG_2PI + log_det
 
@@ -130,6 +131,20 @@ class Flow(DensityModel, PhasedModel):
 
     def _forward(self, z: Any) -> Any:
         return self.chain.forward(z)[0]
+
+    def encode(self, x: Any) -> Any:
+        """The latent z = f^-1(x) of data `x`, shape `(batch, *latent_shape)` (as `call`)."""
+        return self(x)
+
+    def decode(self, z: Any) -> Any:
+        """The data x = f(z) of latents `z` `(batch, *latent_shape)`, e.g. an interpolation.
+
+        `decode(encode(x))` is `x` up to float32 rounding; `sample` is `decode` of
+        normal draws.
+        """
+        z = ops.convert_to_tensor(z, dtype=self.compute_dtype)
+        check_shape(type(self).__name__, z, self.latent_shape, what="latents")
+        return self._compiled_fns("sample", self._forward, self.chain.variables)(z)
 
     def density_metrics(self, x: Any, y: Any = None, batch_size: int = 256) -> dict[str, float]:
         """`nll` and `bits_per_dim`; for discrete data, of the data's levels (see below).
@@ -157,11 +172,11 @@ class Flow(DensityModel, PhasedModel):
         x = ops.convert_to_tensor(x, dtype=self.compute_dtype)
         dims = self.num_dims
         if self.num_levels is None:
-            nll = -ops.mean(self._log_prob(x))
+            nll = -ops.mean(self._log_prob(x, training=training))
             return nll, {"bits_per_dim": nll / (dims * LN2)}
         # Uniform dequantisation: a bin of width 1 / (L - 1) around each level.
         u = keras.random.uniform(ops.shape(x), dtype=x.dtype, seed=self.seed_generator)
-        nll = -ops.mean(self._log_prob(x + (u - 0.5) / (self.num_levels - 1)))
+        nll = -ops.mean(self._log_prob(x + (u - 0.5) / (self.num_levels - 1), training=training))
         discrete = nll + dims * math.log(self.num_levels - 1)
         return nll, {"bits_per_dim": discrete / (dims * LN2)}
 
