@@ -193,7 +193,7 @@ def test_a_short_fit_on_digits_lowers_the_bits_per_dim():
 def test_bad_inputs_and_arguments_raise():
     with pytest.raises(ValueError, match="divisible by 4"):
         Glow((6, 8, 1), **SIZE)
-    with pytest.raises(ValueError, match=r"images \(H, W, C\)"):
+    with pytest.raises(ValueError, match=r"images \(height, width, channels\)"):
         Glow((16,), **SIZE)
     with pytest.raises(ValueError, match="lu"):
         Glow(IMAGE, **SIZE, lu="yes")

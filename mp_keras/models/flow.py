@@ -17,7 +17,7 @@ import numpy as np
 from keras import ops
 
 from mp_keras.engine import CompiledCache, Phase, PhasedModel
-from mp_keras.layers.bijectors import Chain
+from mp_keras.layers.bijectors import Chain, Dequantize, LogitTransform
 from mp_keras.models._checks import check_count, check_no_targets, check_shape, check_values
 from mp_keras.models.density import LN2, DensityModel, batched_mean
 
@@ -229,3 +229,53 @@ class Flow(DensityModel, PhasedModel):
             }
         )
         return config
+
+
+# === Shared by the image architectures (NICE, RealNVP, Glow) ===
+
+
+def image_flow_arguments(
+    owner: str,
+    input_shape: Sequence[int],
+    hidden_units: Sequence[int] | int,
+    scale: float,
+    squeezes: int,
+) -> tuple[tuple[int, ...], tuple[int, ...], float]:
+    """Checked `(input_shape, hidden_units, scale)` of an image flow with `squeezes` squeezes.
+
+    Raises `ValueError` unless the shape is (H, W, C) with H and W divisible by
+    2 ** squeezes, the hidden units are positive counts and the scale bound is positive.
+    """
+    shape = tuple(check_count(owner, "input_shape", d) for d in input_shape)
+    if len(shape) != 3:
+        raise ValueError(f"{owner} models images (height, width, channels); got {shape}.")
+    factor = 2**squeezes
+    if shape[0] % factor or shape[1] % factor:
+        raise ValueError(
+            f"{owner} squeezes the image {squeezes} times, so needs a height and width "
+            f"divisible by {factor}: input_shape (H, W, C) with H % {factor} == W % {factor} "
+            f"== 0; got {shape}."
+        )
+    if isinstance(hidden_units, (int, np.integer)):
+        hidden_units = (hidden_units,)
+    hidden = tuple(check_count(owner, "hidden_units", u) for u in hidden_units)
+    if not float(scale) > 0:
+        raise ValueError(f"{owner}: scale must be positive; got {scale!r}.")
+    return shape, hidden, float(scale)
+
+
+def discrete_data_end(num_levels: int | None, alpha: float) -> list[Any]:
+    """The data end of an image flow's chain: none for continuous data, else the logit
+    transform and the dequantisation of `num_levels` levels (latent to data order)."""
+    if num_levels is None:
+        return []
+    return [LogitTransform(alpha, name="logit"), Dequantize(num_levels)]
+
+
+def architecture_config(config: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    """A `Flow` config made that of an architecture: no `bijectors`, `input_shape`."""
+    config = dict(config)
+    config.pop("bijectors")
+    config["input_shape"] = config.pop("data_shape")
+    config.update(fields)
+    return config

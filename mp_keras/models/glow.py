@@ -11,15 +11,18 @@ from mp_keras.layers.actnorm import ActNorm
 from mp_keras.layers.bijectors import (
     AffineCoupling,
     Chain,
-    Dequantize,
-    LogitTransform,
     Squeeze,
     channel_mask,
 )
 from mp_keras.layers.invertible_conv import Invertible1x1Conv
 from mp_keras.layers.multiscale import FactorOut
 from mp_keras.models._checks import check_count
-from mp_keras.models.flow import Flow
+from mp_keras.models.flow import (
+    Flow,
+    architecture_config,
+    discrete_data_end,
+    image_flow_arguments,
+)
 
 
 @keras.saving.register_keras_serializable(package="mp_keras")
@@ -88,36 +91,20 @@ class Glow(Flow):
     ) -> None:
         for key in ("bijectors", "data_shape"):
             kwargs.pop(key, None)  # fixed by the architecture (present in a Flow config)
-        shape = tuple(check_count("Glow", "input_shape", d) for d in input_shape)
-        if len(shape) != 3:
-            raise ValueError(f"Glow models images (H, W, C); got input_shape {shape}.")
-
         # === Config ===
         self.num_scales = check_count("Glow", "num_scales", num_scales)
         self.steps_per_scale = check_count("Glow", "steps_per_scale", steps_per_scale)
-        if isinstance(hidden_units, int):
-            hidden_units = (hidden_units,)
-        self.hidden_units = tuple(check_count("Glow", "hidden_units", u) for u in hidden_units)
         if not isinstance(lu, bool):
             raise ValueError(f"Glow: lu must be True or False; got {lu!r}.")
         self.lu = lu
-        if not float(scale) > 0:
-            raise ValueError(f"Glow: scale must be positive; got {scale!r}.")
-        self.scale = float(scale)
+        shape, self.hidden_units, self.scale = image_flow_arguments(
+            "Glow", input_shape, hidden_units, scale, squeezes=self.num_scales
+        )
         self.alpha = float(alpha)
-        factor = 2**self.num_scales
-        if shape[0] % factor or shape[1] % factor:
-            raise ValueError(
-                f"Glow with num_scales={self.num_scales} squeezes the image {self.num_scales} "
-                f"times, so needs a height and width divisible by {factor}; got input_shape "
-                f"{shape}."
-            )
         self._seed = seed
 
         # === Layers ===
-        bijectors = self._level(0, shape)
-        if num_levels is not None:
-            bijectors += [LogitTransform(self.alpha, name="logit"), Dequantize(num_levels)]
+        bijectors = self._level(0, shape) + discrete_data_end(num_levels, self.alpha)
         super().__init__(bijectors, data_shape=shape, num_levels=num_levels, seed=seed, **kwargs)
 
     def _seed_of(self, level: int, step: int, part: int) -> int | None:
@@ -155,17 +142,12 @@ class Glow(Flow):
         return data_to_latent[::-1]
 
     def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
-        config.pop("bijectors")
-        config["input_shape"] = config.pop("data_shape")
-        config.update(
-            {
-                "num_scales": self.num_scales,
-                "steps_per_scale": self.steps_per_scale,
-                "hidden_units": list(self.hidden_units),
-                "lu": self.lu,
-                "scale": self.scale,
-                "alpha": self.alpha,
-            }
+        return architecture_config(
+            super().get_config(),
+            num_scales=self.num_scales,
+            steps_per_scale=self.steps_per_scale,
+            hidden_units=list(self.hidden_units),
+            lu=self.lu,
+            scale=self.scale,
+            alpha=self.alpha,
         )
-        return config

@@ -10,13 +10,11 @@ import keras
 
 from mp_keras.layers.bijectors import (
     AdditiveCoupling,
-    Dequantize,
-    LogitTransform,
     Scaling,
     alternating_mask,
 )
 from mp_keras.models._checks import check_count
-from mp_keras.models.flow import Flow
+from mp_keras.models.flow import Flow, architecture_config, discrete_data_end
 
 
 @keras.saving.register_keras_serializable(package="mp_keras")
@@ -83,19 +81,13 @@ class NICE(Flow):
             for k in range(self.num_couplings)
         ]
         bijectors = [Scaling(name="scaling"), *reversed(couplings)]
-        if num_levels is not None:
-            bijectors += [LogitTransform(self.alpha, name="logit"), Dequantize(num_levels)]
+        bijectors += discrete_data_end(num_levels, self.alpha)
         super().__init__(bijectors, data_shape=shape, num_levels=num_levels, seed=seed, **kwargs)
 
     def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
-        config.pop("bijectors")
-        config["input_shape"] = config.pop("data_shape")
-        config.update(
-            {
-                "num_couplings": self.num_couplings,
-                "hidden_units": list(self.hidden_units),
-                "alpha": self.alpha,
-            }
+        return architecture_config(
+            super().get_config(),
+            num_couplings=self.num_couplings,
+            hidden_units=list(self.hidden_units),
+            alpha=self.alpha,
         )
-        return config

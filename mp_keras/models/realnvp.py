@@ -11,15 +11,18 @@ from mp_keras.layers.bijectors import (
     AffineCoupling,
     Bijector,
     Chain,
-    Dequantize,
-    LogitTransform,
     Squeeze,
     channel_mask,
     checkerboard_mask,
 )
 from mp_keras.layers.multiscale import FactorOut
 from mp_keras.models._checks import check_count
-from mp_keras.models.flow import Flow
+from mp_keras.models.flow import (
+    Flow,
+    architecture_config,
+    discrete_data_end,
+    image_flow_arguments,
+)
 
 
 @keras.saving.register_keras_serializable(package="mp_keras")
@@ -82,31 +85,18 @@ class RealNVP(Flow):
             kwargs.pop(key, None)  # fixed by the architecture (present in a Flow config)
 
         # === Config ===
-        shape = tuple(check_count("RealNVP", "input_shape", d) for d in input_shape)
-        if len(shape) != 3:
-            raise ValueError(f"RealNVP models images (height, width, channels); got {shape}.")
         self.num_scales = check_count("RealNVP", "num_scales", num_scales)
         self.couplings_per_scale = check_count(
             "RealNVP", "couplings_per_scale", couplings_per_scale
         )
-        factor = 2 ** (self.num_scales - 1)
-        if shape[0] % factor or shape[1] % factor:
-            raise ValueError(
-                f"RealNVP with num_scales={self.num_scales} squeezes {self.num_scales - 1} "
-                f"times, so needs a height and width divisible by {factor}: input_shape "
-                f"(H, W, C) with H % {factor} == W % {factor} == 0; got {shape}."
-            )
-        if isinstance(hidden_units, int):
-            hidden_units = (hidden_units,)
-        self.hidden_units = tuple(check_count("RealNVP", "hidden_units", u) for u in hidden_units)
-        self.scale = float(scale)
+        shape, self.hidden_units, self.scale = image_flow_arguments(
+            "RealNVP", input_shape, hidden_units, scale, squeezes=self.num_scales - 1
+        )
         self.alpha = float(alpha)
         self._seed, self._count = seed, 0
 
         # === Layers ===
-        bijectors = self._scale(0, shape)
-        if num_levels is not None:
-            bijectors += [LogitTransform(self.alpha, name="logit"), Dequantize(num_levels)]
+        bijectors = self._scale(0, shape) + discrete_data_end(num_levels, self.alpha)
         super().__init__(bijectors, data_shape=shape, num_levels=num_levels, seed=seed, **kwargs)
 
     def _coupling(self, mask: Any, name: str) -> AffineCoupling:
@@ -138,16 +128,11 @@ class RealNVP(Flow):
         ]
 
     def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
-        config.pop("bijectors")
-        config["input_shape"] = config.pop("data_shape")
-        config.update(
-            {
-                "num_scales": self.num_scales,
-                "couplings_per_scale": self.couplings_per_scale,
-                "hidden_units": list(self.hidden_units),
-                "scale": self.scale,
-                "alpha": self.alpha,
-            }
+        return architecture_config(
+            super().get_config(),
+            num_scales=self.num_scales,
+            couplings_per_scale=self.couplings_per_scale,
+            hidden_units=list(self.hidden_units),
+            scale=self.scale,
+            alpha=self.alpha,
         )
-        return config
