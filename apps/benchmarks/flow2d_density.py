@@ -50,13 +50,21 @@ CONFIGS: dict[str, dict[str, Any]] = {
     ),
 }
 BATCH = 256
-# The exact NLL of the data's own density, where it has a closed form (nats per point).
-BEST_NLL: dict[str, float] = {
-    # Uniform on 8 unit squares.
-    "checkerboard": math.log(8.0),
-    # 8 well-separated Gaussians of std 0.02: log 8 plus the entropy of one of them.
-    "ring": math.log(8.0) + math.log(2.0 * math.pi * math.e * 0.02**2),
-}
+
+
+def best_nll() -> dict[str, float]:
+    """The exact NLL of the data's own density, where it has a closed form (nats per point),
+    from the datasets' own constants."""
+    from mp_keras.data import embedded as toys
+
+    square = (2 * toys.CHECKERBOARD_HALF_WIDTH / toys.CHECKERBOARD_SIZE) ** 2
+    black = toys.CHECKERBOARD_SIZE**2 // 2
+    return {
+        # Uniform on the black squares: log of their total area.
+        "checkerboard": math.log(black * square),
+        # Well-separated Gaussian modes: log of their count plus the entropy of one.
+        "ring": math.log(toys.RING_NUM_MODES) + math.log(2.0 * math.pi * math.e * toys.RING_STD**2),
+    }
 
 
 def train_one(name: str, config: dict[str, Any], epochs: int, seed: int) -> dict[str, Any]:
@@ -168,7 +176,7 @@ def table(results: list[dict[str, Any]], backend: str, figure: Path) -> str:
     ]
     for r in results:
         c = r["config"]
-        best = BEST_NLL.get(r["name"])
+        best = best_nll().get(r["name"])
         lines.append(
             f"| `{r['name']}` | {c['num_couplings']} couplings, MLP 2x{c['hidden']}, scale "
             f"{c['scale']:g} ({r['weights']:,} weights) | {c['train']:,} | {r['epochs']} "
