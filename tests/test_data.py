@@ -19,7 +19,7 @@ from mp_keras import data
 from mp_keras.data import files as data_files
 from mp_keras.data import tfds as data_tfds
 
-EMBEDDED = ["digits", "digits_binarized", "ring", "moons", "checkerboard"]
+EMBEDDED = ["digits", "digits_binarized", "ring", "grid", "moons", "checkerboard"]
 
 
 def _rows(x: np.ndarray) -> list[bytes]:

@@ -4,8 +4,8 @@ One entry point, :func:`load`, serves every source, and each returns a :class:`D
 float32 examples ``x`` of shape ``(N, *info.shape)`` (images in [0, 1] with a channel axis),
 int32 labels ``y`` or ``None``, and a :class:`DatasetInfo`. :func:`list_datasets` names them:
 
-* embedded, never downloaded: ``digits``, ``digits_binarized``, ``ring``, ``moons``,
-  ``checkerboard``;
+* embedded, never downloaded: ``digits``, ``digits_binarized``, ``ring``, ``grid``,
+  ``moons``, ``checkerboard``;
 * ``tfds:NAME``: TensorFlow Datasets, e.g. ``tfds:mnist`` (downloaded once, needs network);
 * ``npz:PATH``: a local NumPy archive; ``idx:IMAGES[,LABELS]``: MNIST IDX files.
 
@@ -37,6 +37,7 @@ from mp_keras.data.embedded import (
     DatasetInfo,
     check_split,
     checkerboard_squares,
+    grid_centres,
     load_embedded,
     ring_centres,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "DatasetInfo",
     "DatasetUnavailableError",
     "checkerboard_squares",
+    "grid_centres",
     "list_datasets",
     "load",
     "load_binarized_mnist",
@@ -128,12 +130,12 @@ def load(
     """Loads a split of a dataset by name.
 
     Args:
-        name: An embedded dataset (``digits``, ``digits_binarized``, ``ring``, ``moons``,
-            ``checkerboard``) or a prefixed source: ``tfds:NAME``, ``npz:PATH`` or
+        name: An embedded dataset (``digits``, ``digits_binarized``, ``ring``, ``grid``,
+            ``moons``, ``checkerboard``) or a prefixed source: ``tfds:NAME``, ``npz:PATH`` or
             ``idx:IMAGES[,LABELS]``. See :func:`list_datasets`, :func:`load_embedded`,
             :func:`load_tfds`, :func:`load_npz` and :func:`load_idx` for what each provides.
         split: ``"train"``, ``"test"`` or ``"all"``.
-        seed: Seed of the generated datasets (``ring``, ``moons``, ``checkerboard``); the
+        seed: Seed of the generated datasets (``ring``, ``grid``, ``moons``, ``checkerboard``); the
             others have fixed splits and ignore it.
         num_examples: For generated datasets, the number of points to draw; for the others,
             a cap on the number of examples (the first ones of the split).

@@ -1,9 +1,9 @@
 """Datasets that ship with the code, and the containers every loader returns.
 
 Nothing here downloads: ``digits`` comes from the copy bundled with scikit-learn, and the 2-D
-toy sets (``ring``, ``moons``, ``checkerboard``) are generated on the fly. This module also defines
-:class:`DatasetInfo`, :class:`Dataset` and the small helpers the file and TFDS loaders share,
-so that every source produces arrays with the same conventions:
+toy sets (``ring``, ``grid``, ``moons``, ``checkerboard``) are generated on the fly. This
+module also defines :class:`DatasetInfo`, :class:`Dataset` and the small helpers the file
+and TFDS loaders share, so that every source produces arrays with the same conventions:
 
 * ``x`` is float32 with shape ``(N, *info.shape)``; images carry a trailing channel axis.
 * ``y`` is int32 with shape ``(N,)`` (class labels) or ``(N, ...)`` (per-example targets
@@ -27,6 +27,11 @@ DIGITS_NUM_TEST = 297
 RING_NUM_MODES = 8
 RING_RADIUS = 2.0
 RING_STD = 0.02
+
+# The 5 x 5 grid of Gaussians of the mode-collapse literature (e.g. Srivastava et al. 2017).
+GRID_SIZE = 5
+GRID_SPACING = 2.0  # centres at -4, -2, 0, 2, 4 on each axis
+GRID_STD = 0.05
 
 MOONS_NOISE = 0.05
 # Mean and standard deviation of the noiseless two-moons curve (outer arc (cos t, sin t) and
@@ -386,6 +391,28 @@ def _sample_ring(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return points, modes
 
 
+def grid_centres(size: int = GRID_SIZE, spacing: float = GRID_SPACING) -> np.ndarray:
+    """Returns the centres of the ``grid`` mixture: a ``size x size`` square lattice.
+
+    The lattice is centred on the origin; mode ``k = row * size + column`` sits at
+    ``(spacing * (column - (size - 1) / 2), spacing * (row - (size - 1) / 2))``.
+
+    Example:
+        >>> centres = grid_centres()
+        >>> centres.shape, float(centres.min()), float(centres.max())
+        ((25, 2), -4.0, 4.0)
+    """
+    axis = spacing * (np.arange(size) - (size - 1) / 2.0)
+    rows, columns = np.meshgrid(axis, axis, indexing="ij")
+    return np.stack([columns.ravel(), rows.ravel()], axis=1).astype(np.float32)
+
+
+def _sample_grid(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    modes = rng.integers(0, GRID_SIZE**2, size=n)
+    return grid_centres()[modes] + rng.normal(0.0, GRID_STD, size=(n, 2)), modes
+
+
 def _sample_moons(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     from sklearn.datasets import make_moons
 
@@ -465,6 +492,20 @@ def _load_ring(name: str, split: str, seed: int, num_examples: int | None) -> Da
     )
 
 
+def _load_grid(name: str, split: str, seed: int, num_examples: int | None) -> Dataset:
+    x, y = generate_splits(_sample_grid, split, seed, num_examples)
+    bound = GRID_SPACING * (GRID_SIZE - 1) / 2 + 6 * GRID_STD
+    return make_dataset(
+        name,
+        x,
+        y,
+        num_classes=GRID_SIZE**2,
+        value_range=(-bound, bound),
+        binary=False,
+        description=EMBEDDED_DATASETS[name],
+    )
+
+
 def _load_checkerboard(name: str, split: str, seed: int, num_examples: int | None) -> Dataset:
     x, y = generate_splits(_sample_checkerboard, split, seed, num_examples)
     bound = CHECKERBOARD_HALF_WIDTH  # uniform on the board: nothing falls outside
@@ -509,6 +550,10 @@ EMBEDDED_DATASETS: dict[str, str] = {
         f"{RING_NUM_MODES} Gaussians (std {RING_STD}) evenly spaced on a circle of radius "
         f"{RING_RADIUS}, shape (2,), label = mode; 4,096 train / 1,024 test points."
     ),
+    "grid": (
+        f"{GRID_SIZE}x{GRID_SIZE} Gaussians (std {GRID_STD}) on a square lattice of spacing "
+        f"{GRID_SPACING} centred on 0, shape (2,), label = mode; 4,096 train / 1,024 test points."
+    ),
     "moons": (
         f"scikit-learn two moons (noise {MOONS_NOISE}) standardised to about zero mean and unit "
         "variance, shape (2,), 2 classes; 4,096 train / 1,024 test points."
@@ -524,6 +569,7 @@ _LOADERS: dict[str, Callable[[str, str, int, int | None], Dataset]] = {
     "digits": functools.partial(_load_digits, binarize=False),
     "digits_binarized": functools.partial(_load_digits, binarize=True),
     "ring": _load_ring,
+    "grid": _load_grid,
     "moons": _load_moons,
     "checkerboard": _load_checkerboard,
 }
@@ -542,6 +588,8 @@ def load_embedded(
     * ``digits_binarized``: the same images with pixels ``> 0.5`` set to 1 and the rest to 0.
     * ``ring``: a mixture of 8 Gaussians with std 0.02 centred on :func:`ring_centres` (radius
       2), labels = mode index.
+    * ``grid``: a mixture of 25 Gaussians with std 0.05 centred on :func:`grid_centres` (a 5x5
+      lattice of spacing 2 from -4 to 4), labels = mode index.
     * ``moons``: scikit-learn ``make_moons(noise=0.05)`` standardised by the fixed transform
       ``(x - MOONS_MEAN) / MOONS_STD`` with ``MOONS_MEAN = (0.5, 0.25)`` and
       ``MOONS_STD = (0.866, 0.494)``, the exact mean and std of the noiseless moons.
@@ -550,14 +598,14 @@ def load_embedded(
       square index. The density is 1/8 on the black squares, so the best NLL is
       ``log 8`` = 2.079 nats per point.
 
-    ``ring``, ``moons`` and ``checkerboard`` are generated from ``seed``, with independent
+    ``ring``, ``grid``, ``moons`` and ``checkerboard`` are generated from ``seed``, with independent
     random streams for train and test (see :func:`split_seed`). They default to 4,096 train
     and 1,024 test points; ``num_examples`` sets the number of points instead. ``"all"`` is
     a train part followed by a test part in a 4:1 ratio (by default exactly the train split
     followed by the test split).
 
     Args:
-        name: One of ``digits``, ``digits_binarized``, ``ring``, ``moons``,
+        name: One of ``digits``, ``digits_binarized``, ``ring``, ``grid``, ``moons``,
             ``checkerboard``.
         split: ``"train"``, ``"test"`` or ``"all"``.
         seed: Seed of the generated datasets.

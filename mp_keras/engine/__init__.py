@@ -7,6 +7,13 @@ mp_keras that branches on the backend.
 
 from mp_keras.engine.autodiff import jacobian, value_and_gradients
 from mp_keras.engine.compiled import CompiledCache, compiled
+from mp_keras.engine.functional import (
+    adam_state,
+    adam_update,
+    call_with,
+    gradients,
+    sgd_update,
+)
 from mp_keras.engine.model import BaseModel, PhasedModel
 from mp_keras.engine.optimizer_group import OptimizerGroup
 from mp_keras.engine.phase import Phase
@@ -17,7 +24,12 @@ __all__ = [
     "OptimizerGroup",
     "Phase",
     "PhasedModel",
+    "adam_state",
+    "adam_update",
+    "call_with",
     "compiled",
+    "gradients",
     "jacobian",
+    "sgd_update",
     "value_and_gradients",
 ]
