@@ -150,6 +150,11 @@ class CausalConv1D(keras.layers.Layer):
         return config
 
 
+def dense_step(layer: keras.layers.Dense, inputs: Any) -> Any:
+    """`layer(inputs)` for a built, linear `Dense`, without the layer call's overhead."""
+    return ops.matmul(inputs, layer.kernel) + layer.bias
+
+
 @keras.saving.register_keras_serializable(package="mp_keras")
 class WaveNetBlock(keras.layers.Layer):
     """One residual layer of WaveNet: dilated causal conv, gated activation, 1 x 1 outputs.
@@ -260,7 +265,9 @@ class WaveNetBlock(keras.layers.Layer):
         """One time step: `(batch, residual_channels)` -> residual output, skip, queue."""
         pre, queue = self.dilated.step(inputs, queue)  # (batch, 2F)
         z = gate(pre + self._condition_term(condition))  # (batch, F)
-        return inputs + self.residual(z), self.skip(z), queue
+        # The 1 x 1 outputs as plain products: the step runs once per generated sample,
+        # and a layer call's own overhead would cost more than the product (PyTorch).
+        return inputs + dense_step(self.residual, z), dense_step(self.skip, z), queue
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()

@@ -16,10 +16,17 @@ import numpy as np
 from keras import ops
 
 from mp_keras.engine import compiled
-from mp_keras.layers.causal_conv import CausalConv1D
+from mp_keras.layers.causal_conv import CausalConv1D, dense_step
 from mp_keras.models._checks import check_count
 
 METHODS = ("fast", "naive")
+STEPS_PER_CALL = 64  # samples generated per call of the compiled loop
+
+
+def _write_column(buffer: Any, t: Any, values: Any) -> Any:
+    """`buffer` `(batch, length)` with column t set to `values` `(batch,)`."""
+    hot = ops.one_hot(t, ops.shape(buffer)[1], dtype=buffer.dtype)
+    return buffer + hot[None, :] * (values - ops.take(buffer, t, axis=1))[:, None]
 
 
 class WaveNetGeneration:
@@ -73,7 +80,8 @@ class WaveNetGeneration:
             skips = skips + skip
             if queue is not None:
                 new_queues.append(new_queue)
-        return self._head(skips), new_queues
+        hidden = ops.relu(dense_step(self.head_hidden, ops.relu(skips)))
+        return dense_step(self.head_logits, hidden), new_queues  # = self._head(skips)
 
     def sample(
         self,
@@ -122,22 +130,15 @@ class WaveNetGeneration:
         return ops.minimum(drawn, self.num_classes - 1)
 
     def _sample_fast(self, num: int, length: int, uniforms: Any, extra: tuple, start: float) -> Any:
-        def step(previous: Any, queues: list[Any], u: Any, index: Any, *cond: Any) -> Any:
+        def step(t: Any, state: tuple, u: Any, *cond: Any) -> tuple:
+            previous, queues, drawn = state
             logits, queues = self.generation_step(previous, queues, *cond)
-            return self._draw(logits, ops.take(u, index, axis=1)), queues
+            previous = self._draw(logits, ops.take(u, t, axis=1))
+            return previous, queues, _write_column(drawn, t, previous)
 
-        run = compiled(step)  # traced once, reused for every sample
         previous = ops.full((num,), self.silence, dtype="int32")
-        queues = self.initial_queues(num)
-        drawn = []
-        for t in range(length):
-            index = ops.convert_to_tensor(t, dtype="int32")
-            previous, queues = run(previous, queues, uniforms, index, *extra)
-            drawn.append(previous)
-            if t == 0:
-                self._first_step_done(start, previous)
-        # Gathered on the host: stacking thousands of tensors would compile a huge concat.
-        return np.stack([ops.convert_to_numpy(d) for d in drawn], axis=1)
+        state = (previous, self.initial_queues(num), ops.zeros((num, length), dtype="int32"))
+        return self._run_steps(step, state, length, start, uniforms, *extra)[2]
 
     def _sample_naive(
         self, num: int, length: int, uniforms: Any, extra: tuple, start: float
@@ -145,23 +146,39 @@ class WaveNetGeneration:
         window = min(length, self.receptive_field)
 
         # `inputs` holds the network's inputs: silence, then the samples drawn so far.
-        def step(inputs: Any, u: Any, index: Any, *cond: Any) -> Any:
+        def step(t: Any, inputs: Any, u: Any, *cond: Any) -> Any:
             # The R inputs the next sample can see (the start of the sequence at first:
             # later, not yet drawn entries are causally invisible).
-            first = ops.clip(index - window + 1, 0, length - window)
+            first = ops.clip(t - window + 1, 0, length - window)
             seen = ops.slice(inputs, ops.stack([ops.zeros_like(first), first]), (num, window))
             logits = self.network(self._one_hot(seen), *cond)  # (num, window, C)
-            drawn = self._draw(ops.take(logits, index - first, axis=1), ops.take(u, index, axis=1))
-            hot = ops.one_hot(index + 1, length + 1, dtype="int32")  # write input t + 1
-            return inputs + hot[None, :] * (drawn - ops.take(inputs, index + 1, axis=1))[:, None]
+            drawn = self._draw(ops.take(logits, t - first, axis=1), ops.take(u, t, axis=1))
+            return _write_column(inputs, t + 1, drawn)  # input t + 1 is sample t
 
-        run = compiled(step)
         inputs = ops.full((num, length + 1), self.silence, dtype="int32")
-        for t in range(length):
-            inputs = run(inputs, uniforms, ops.convert_to_tensor(t, dtype="int32"), *extra)
-            if t == 0:
-                self._first_step_done(start, inputs)
-        return inputs[:, 1:]
+        return self._run_steps(step, inputs, length, start, uniforms, *extra)[:, 1:]
+
+    def _run_steps(self, step: Any, state: Any, length: int, start: float, *args: Any) -> Any:
+        """`state = step(t, state, *args)` for t = 0 .. length - 1, in compiled chunks.
+
+        One compiled function runs a chunk of steps in a loop (`ops.fori_loop`), so the
+        cost of calling it is paid once per `STEPS_PER_CALL` samples, not per sample;
+        step 0 runs alone first, so `last_sample_timing["first_step_s"]` is the trace.
+        """
+
+        def steps(state: Any, first: Any, count: Any, *args: Any) -> Any:
+            return ops.fori_loop(first, first + count, lambda t, s: step(t, s, *args), state)
+
+        run = compiled(steps)  # traced once, reused for every chunk
+        as_int = lambda value: ops.convert_to_tensor(value, dtype="int32")  # noqa: E731
+        state = run(state, as_int(0), as_int(1), *args)
+        self._first_step_done(start, keras.tree.flatten(state)[-1])
+        t = 1
+        while t < length:
+            count = min(STEPS_PER_CALL, length - t)
+            state = run(state, as_int(t), as_int(count), *args)
+            t += count
+        return state
 
     # === Export ===
 
