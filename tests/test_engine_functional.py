@@ -58,15 +58,12 @@ def test_unrolled_sgd_gradient_matches_the_closed_form(steps):
 
     def generator_loss(theta):
         x = ops.reshape(theta, (1, 1))
+
+        def critic_loss(kernel):
+            return 0.5 * a * ops.sum(kernel**2) - b * ops.sum(call_with(dense, [kernel], x))
+
         params = [dense.kernel.value]
         for _ in range(steps):
-            critic_loss = lambda kernel: (
-                0.5 * a * ops.sum(kernel**2)
-                - b
-                * ops.sum(  # noqa: E731
-                    call_with(dense, [kernel], x)
-                )
-            )
             params = sgd_update(params, gradients(critic_loss, params), eta)
         return ops.sum(call_with(dense, params, x))
 
