@@ -3,6 +3,7 @@
 from mp_keras.models.autoencoder import Autoencoder
 from mp_keras.models.cnn import CNN
 from mp_keras.models.cvrnn import CVRNN
+from mp_keras.models.dcgan import DCGAN
 from mp_keras.models.flow import Flow
 from mp_keras.models.flow2d import Flow2D
 from mp_keras.models.fvsbn import FVSBN
@@ -23,13 +24,16 @@ from mp_keras.models.seq2seq import Seq2Seq, SequenceGenerator
 from mp_keras.models.sequence import SequenceClassifier, SequenceTagger
 from mp_keras.models.transformer import Transformer
 from mp_keras.models.unet import SegmentationMeanIoU, UNet
+from mp_keras.models.unrolled_gan import UnrolledGAN
 from mp_keras.models.vae import VAE
 from mp_keras.models.vrnn import VRNN
 from mp_keras.models.wavenet import WaveNet
+from mp_keras.models.wgan import WGAN, WGANGP
 
 __all__ = [
     "CNN",
     "CVRNN",
+    "DCGAN",
     "FVSBN",
     "GAN",
     "MADE",
@@ -38,6 +42,8 @@ __all__ = [
     "NICE",
     "VAE",
     "VRNN",
+    "WGAN",
+    "WGANGP",
     "Autoencoder",
     "Flow",
     "Flow2D",
@@ -56,5 +62,6 @@ __all__ = [
     "SequenceTagger",
     "Transformer",
     "UNet",
+    "UnrolledGAN",
     "WaveNet",
 ]

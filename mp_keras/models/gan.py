@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,6 +11,7 @@ from keras import ops
 
 from mp_keras.engine import Phase, PhasedModel
 from mp_keras.models._checks import check_count, check_no_targets, check_shape, check_values
+from mp_keras.models._gan_networks import build_discriminator, build_generator, check_network
 
 GENERATOR_LOSSES = ("non_saturating", "saturating")
 
@@ -54,6 +54,9 @@ class GAN(PhasedModel):
     "generator": ...})`, or one optimizer that is cloned for both. The k updates use
     the same batch of real data and fresh noise.
 
+    The variants (`WGAN`, `WGANGP`, `UnrolledGAN`) keep these phases and override
+    `critic_loss`, `generator_logits`, `adversarial_loss` or `critic_constraint`.
+
     `call(z)` is the generator, so `predict(z)` and the exported `generate` endpoint
     map noise to samples.
 
@@ -71,6 +74,11 @@ class GAN(PhasedModel):
         output_activation: str. Activation of the generator's output, e.g. `"sigmoid"`
             for images in [0, 1]. Defaults to `"linear"`.
         seed: int or None. Seed of the model's random draws. Defaults to `None`.
+        network: str. `"mlp"` (fully connected; `*_units`) or `"dcgan"` (the
+            convolutional networks of Radford et al. 2016 for images `(H, W, C)` with H
+            and W divisible by 4; `filters`). Defaults to `"mlp"`.
+        filters: int. Filters F of the DCGAN networks (2F in the inner layer). Defaults
+            to `32`.
 
     Example:
     >>> import numpy as np
@@ -95,8 +103,13 @@ class GAN(PhasedModel):
         discriminator_steps: int = 1,
         output_activation: str = "linear",
         seed: int | None = None,
+        network: str = "mlp",
+        filters: int = 32,
         **kwargs: Any,
     ) -> None:
+        check_network(network, data_shape)
+        if not isinstance(filters, int) or filters < 1:
+            raise ValueError(f"filters must be an int >= 1, got {filters!r}.")
         if generator_loss not in GENERATOR_LOSSES:
             raise ValueError(
                 f"generator_loss must be one of {GENERATOR_LOSSES}, got {generator_loss!r}."
@@ -116,22 +129,24 @@ class GAN(PhasedModel):
         self.discriminator_steps = discriminator_steps
         self.output_activation = output_activation
         self.seed = seed
+        self.network = network
+        self.filters = filters
 
         # === Layers ===
-        self.generator = keras.Sequential(
-            [keras.Input((self.latent_dim,))]
-            + [keras.layers.Dense(u, activation="relu") for u in self.generator_units]
-            + [
-                keras.layers.Dense(math.prod(self.data_shape), activation=output_activation),
-                keras.layers.Reshape(self.data_shape),
-            ],
-            name="generator",
+        self.generator = build_generator(
+            network,
+            self.latent_dim,
+            self.data_shape,
+            self.generator_units,
+            self.filters,
+            output_activation,
         )
-        self.discriminator = keras.Sequential(
-            [keras.Input(self.data_shape), keras.layers.Flatten()]
-            + [keras.layers.Dense(u, activation="leaky_relu") for u in self.discriminator_units]
-            + [keras.layers.Dense(1)],  # logit of "real"
-            name="discriminator",
+        self.discriminator = build_discriminator(
+            network,
+            self.data_shape,
+            self.discriminator_units,
+            self.filters,
+            constraint=self.critic_constraint(),
         )
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.track("d_loss", "g_loss")
@@ -174,15 +189,34 @@ class GAN(PhasedModel):
     def _discriminator_loss(self, x: Any, y: Any, training: bool) -> tuple[Any, dict[str, Any]]:
         check_shape(type(self).__name__, x, self.data_shape)
         fake = ops.stop_gradient(self.generator(self._noise(ops.shape(x)[0]), training=training))
+        return self.critic_loss(x, fake, training)
+
+    def _generator_loss(self, x: Any, y: Any, training: bool) -> tuple[Any, dict[str, Any]]:
+        fake = self.generator(self._noise(ops.shape(x)[0]), training=training)
+        loss = self.adversarial_loss(self.generator_logits(x, fake, training))
+        return loss, {"g_loss": loss}
+
+    # === Losses (what the GAN variants override) ===
+
+    def critic_constraint(self) -> Any:
+        """The constraint on every kernel and bias of the discriminator (None here)."""
+        return None
+
+    def critic_loss(self, x: Any, fake: Any, training: bool) -> tuple[Any, dict[str, Any]]:
+        """The discriminator's loss and logs on real `x` and generated `fake` (no gradient
+        into G): the binary cross-entropy -V(D, G)."""
         real_logits = self.discriminator(x, training=training)
         fake_logits = self.discriminator(fake, training=training)
         loss = discriminator_loss(real_logits, fake_logits)
         return loss, {"d_loss": loss}
 
-    def _generator_loss(self, x: Any, y: Any, training: bool) -> tuple[Any, dict[str, Any]]:
-        fake = self.generator(self._noise(ops.shape(x)[0]), training=training)
-        loss = generator_loss(self.discriminator(fake, training=training), self.generator_loss)
-        return loss, {"g_loss": loss}
+    def generator_logits(self, x: Any, fake: Any, training: bool) -> Any:
+        """The discriminator's logits on `fake` that the generator's loss sees."""
+        return self.discriminator(fake, training=training)
+
+    def adversarial_loss(self, fake_logits: Any) -> Any:
+        """The generator's loss from the discriminator's logits on its samples."""
+        return generator_loss(fake_logits, self.generator_loss)
 
     # === Checks and export ===
 
@@ -214,6 +248,8 @@ class GAN(PhasedModel):
                 "discriminator_steps": self.discriminator_steps,
                 "output_activation": self.output_activation,
                 "seed": self.seed,
+                "network": self.network,
+                "filters": self.filters,
             }
         )
         return config
