@@ -100,6 +100,14 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("model_file", help="a .keras file")
     evaluate.add_argument("--dataset", required=True, help="dataset name")
     evaluate.add_argument("--split", default="test", help="train or test (default: test)")
+    evaluate.add_argument(
+        "--classifier",
+        default=None,
+        help="GANs on images: cache path of the feature CNN of fid/kid (trained if missing)",
+    )
+    evaluate.add_argument(
+        "--num-samples", type=int, default=2500, help="GANs: samples to judge (default: 2500)"
+    )
 
     sample = command("sample", help="draw samples from a saved generative model")
     sample.add_argument("model_file", help="a .keras file")
@@ -248,7 +256,14 @@ def _run(args: argparse.Namespace) -> int:
     elif args.command == "evaluate":
         from mp_keras.training import evaluate
 
-        print(json.dumps(evaluate(args.model_file, args.dataset, split=args.split), indent=2))
+        result = evaluate(
+            args.model_file,
+            args.dataset,
+            split=args.split,
+            classifier=args.classifier,
+            num_samples=args.num_samples,
+        )
+        print(json.dumps(result, indent=2))
     elif args.command == "sample":
         from mp_keras.training import sample
 

@@ -161,19 +161,39 @@ def _binary_density(
     return build
 
 
-def _gan(info: DatasetInfo, seed: int | None) -> keras.Model:
-    from mp_keras.models import GAN
+def _adversarial(cls_name: str, **overrides: Any) -> Callable[[DatasetInfo, int | None], Any]:
+    """A builder of the GAN `cls_name` (chapter 8) sized for the dataset: MLPs for points
+    and small images, `overrides` on top (e.g. the DCGAN networks)."""
 
-    images = len(info.shape) > 1
-    lo, hi = info.value_range
-    return GAN(
-        data_shape=info.shape,
-        latent_dim=16 if images else 2,
-        generator_units=(256, 256) if images else (128, 128),
-        discriminator_units=(256, 256) if images else (128, 128),
-        output_activation="sigmoid" if images and lo >= 0 and hi <= 1 else "linear",
-        seed=seed,
-    )
+    def build(info: DatasetInfo, seed: int | None) -> keras.Model:
+        from mp_keras import models
+
+        images = len(info.shape) > 1
+        lo, hi = info.value_range
+        kwargs = {
+            "data_shape": info.shape,
+            "latent_dim": 16 if images else 2,
+            "generator_units": (256, 256) if images else (128, 128),
+            "discriminator_units": (256, 256) if images else (128, 128),
+            "output_activation": "sigmoid" if images and lo >= 0 and hi <= 1 else "linear",
+            "seed": seed,
+            **overrides,
+        }
+        if kwargs.get("network") == "dcgan":
+            for name in ("generator_units", "discriminator_units"):
+                kwargs.pop(name)
+            if len(info.shape) != 3 or info.shape[0] % 4 or info.shape[1] % 4:
+                raise ValueError(
+                    f"{cls_name} has convolutional networks for images (height, width, "
+                    f"channels) with height and width divisible by 4; dataset {info.name!r} "
+                    f"has examples of shape {tuple(info.shape)}."
+                )
+        return getattr(models, cls_name)(**kwargs)
+
+    return build
+
+
+_gan = _adversarial("GAN")
 
 
 def _perceptron(info: DatasetInfo, seed: int | None) -> keras.Model:
@@ -400,6 +420,20 @@ def _gan_optimizers() -> dict[str, Any]:
     # Radford et al. 2016: Adam with beta_1 = 0.5 keeps the adversarial game stable.
     adam = _adam(1e-3, beta_1=0.5)
     return {"discriminator": adam(), "generator": adam()}
+
+
+def _per_phase(make: Callable[[], Any]) -> Callable[[], dict[str, Any]]:
+    """One optimizer from `make` for each of the two phases of a GAN."""
+    return lambda: {"discriminator": make(), "generator": make()}
+
+
+def _rmsprop(learning_rate: float) -> Callable[[], Any]:
+    def make() -> keras.optimizers.Optimizer:
+        import keras
+
+        return keras.optimizers.RMSprop(learning_rate)
+
+    return make
 
 
 RECIPES: dict[str, Recipe] = {
@@ -860,6 +894,62 @@ RECIPES: dict[str, Recipe] = {
             dataset="ring",
             epochs=30,
             batch_size=128,
+        ),
+        Recipe(
+            name="unrolled_gan",
+            chapter="8.2",
+            summary="Unrolled GAN: G's loss looks k discriminator steps ahead (Metz et al.)",
+            kind="generative",
+            build=_adversarial("UnrolledGAN"),
+            optimizer=_gan_optimizers,
+            dataset="ring",
+            epochs=30,
+            batch_size=128,
+        ),
+        Recipe(
+            name="wgan",
+            chapter="8.2",
+            summary="Wasserstein GAN, weight clipping c = 0.01, 5 critic steps, RMSprop",
+            kind="generative",
+            build=_adversarial("WGAN"),
+            optimizer=_per_phase(_rmsprop(5e-4)),
+            dataset="ring",
+            epochs=30,
+            batch_size=128,
+        ),
+        Recipe(
+            name="wgan_gp",
+            chapter="8.2",
+            summary="WGAN with gradient penalty (lambda 10, 5 critic steps, Adam(1e-4, 0, 0.9))",
+            kind="generative",
+            build=_adversarial("WGANGP"),
+            optimizer=_per_phase(_adam(1e-3, beta_1=0.0, beta_2=0.9)),
+            dataset="ring",
+            epochs=30,
+            batch_size=128,
+        ),
+        Recipe(
+            name="dcgan",
+            chapter="8.2",
+            summary="Convolutional GAN (DCGAN-style networks) on images",
+            kind="generative",
+            build=_adversarial("GAN", network="dcgan", filters=32, latent_dim=32),
+            optimizer=_per_phase(_adam(2e-4, beta_1=0.5)),
+            dataset="digits",
+            epochs=20,
+            batch_size=64,
+            paper=Recipe(
+                name="dcgan",
+                chapter="8.2",
+                summary="DCGAN on MNIST with Radford et al.'s optimizer",
+                kind="generative",
+                build=_adversarial("DCGAN"),
+                optimizer=_per_phase(_adam(2e-4, beta_1=0.5)),
+                dataset="tfds:mnist",
+                epochs=25,
+                batch_size=128,
+                variant="paper",
+            ),
         ),
     ]
 }

@@ -223,6 +223,11 @@ def _train(
     test_metrics = _floats(model.evaluate(test_data, verbose=0, return_dict=True))
     if hasattr(model, "density_metrics"):  # nll and bits/dim of the held-out split
         _add_new(test_metrics, model.density_metrics(test_x, test_y))
+    if dataset in ("ring", "grid"):  # cheap: modes covered by the samples (GANs)
+        from mp_keras.models import GAN
+
+        if isinstance(model, GAN):
+            _add_new(test_metrics, sample_quality_metrics(model, dataset, test_x, seed=seed))
     io.save_model(model, run.result / "model.keras")
     save_figure(recipe.kind, model, run.result, test_x, test_y, seed)
     metrics = {
@@ -275,9 +280,19 @@ def load(model_path: str | os.PathLike) -> keras.Model:
 
 
 def evaluate(
-    model_path: str | os.PathLike, dataset: str, split: str = "test", batch_size: int = 256
+    model_path: str | os.PathLike,
+    dataset: str,
+    split: str = "test",
+    batch_size: int = 256,
+    classifier: str | os.PathLike | None = None,
+    num_samples: int = 2500,
 ) -> dict[str, float]:
-    """Metrics of a saved model on a dataset split (the model must have been compiled)."""
+    """Metrics of a saved model on a dataset split (the model must have been compiled).
+
+    Density models add `nll` and `bits_per_dim`. GANs add the quality of `num_samples`
+    samples (see `sample_quality_metrics`); `classifier` is where the feature CNN of an
+    image dataset is cached (trained on the dataset's train split when missing).
+    """
     model = load(model_path)
     data = datasets.load(dataset, split)
     unsupervised = hasattr(model, "sample") or hasattr(model, "figure_rows")  # + autoencoders
@@ -289,7 +304,51 @@ def evaluate(
     metrics = _floats(model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True))
     if hasattr(model, "density_metrics"):
         _add_new(metrics, model.density_metrics(x, y, batch_size=batch_size))
+    from mp_keras.models import GAN
+
+    if isinstance(model, GAN):
+        _add_new(metrics, sample_quality_metrics(model, dataset, x, classifier, num_samples))
     return metrics
+
+
+def sample_quality_metrics(
+    model: keras.Model,
+    dataset: str,
+    x: np.ndarray,
+    classifier: str | os.PathLike | None = None,
+    num_samples: int = 2500,
+    seed: int = 0,
+) -> dict[str, float]:
+    """How good a generative model's samples are, against the real examples `x`.
+
+    On the 2-D mixtures (`ring`, `grid`): the modes covered, the fraction of
+    high-quality samples and the KL of the mode histogram from uniform
+    (`mp_keras.metrics.mode_coverage`). On a labelled image dataset: the Fréchet and
+    kernel distances (`fid`, `kid`) and the class coverage on the features of the
+    project's CNN trained on the dataset's train split (cached at `classifier` if
+    given). Other datasets get no sample metrics.
+    """
+    from mp_keras import metrics
+
+    centres = {
+        "ring": (datasets.ring_centres, "RING_STD"),
+        "grid": (datasets.grid_centres, "GRID_STD"),
+    }
+    if dataset in centres:
+        make, std_name = centres[dataset]
+        samples = keras.ops.convert_to_numpy(model.sample(num_samples, seed=seed))
+        result = metrics.mode_coverage(samples, make(), getattr(datasets.embedded, std_name))
+        return {
+            "modes_covered": float(result["modes"]),
+            "high_quality": result["high_quality"],
+            "mode_kl": result["kl"],
+        }
+    train = datasets.load(dataset, "train")
+    if train.y is None or len(train.info.shape) != 3:
+        return {}
+    features = metrics.train_feature_classifier(train.x, train.y, seed=seed, path=classifier)
+    quality = metrics.sample_quality(model, x, features, num_samples=num_samples, seed=seed)
+    return {key: float(quality[key]) for key in ("fid", "kid", "kid_std", "class_coverage")}
 
 
 def sample(
