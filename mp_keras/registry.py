@@ -900,10 +900,10 @@ RECIPES: dict[str, Recipe] = {
             chapter="8.2",
             summary="Unrolled GAN: G's loss looks k discriminator steps ahead (Metz et al.)",
             kind="generative",
-            build=_adversarial("UnrolledGAN"),
+            build=_adversarial("UnrolledGAN", latent_dim=8),
             optimizer=_gan_optimizers,
             dataset="ring",
-            epochs=30,
+            epochs=50,
             batch_size=128,
         ),
         Recipe(
@@ -914,7 +914,7 @@ RECIPES: dict[str, Recipe] = {
             build=_adversarial("WGAN"),
             optimizer=_per_phase(_rmsprop(5e-4)),
             dataset="ring",
-            epochs=30,
+            epochs=100,
             batch_size=128,
         ),
         Recipe(
@@ -925,7 +925,7 @@ RECIPES: dict[str, Recipe] = {
             build=_adversarial("WGANGP"),
             optimizer=_per_phase(_adam(1e-3, beta_1=0.0, beta_2=0.9)),
             dataset="ring",
-            epochs=30,
+            epochs=100,
             batch_size=128,
         ),
         Recipe(
@@ -936,7 +936,7 @@ RECIPES: dict[str, Recipe] = {
             build=_adversarial("GAN", network="dcgan", filters=32, latent_dim=32),
             optimizer=_per_phase(_adam(2e-4, beta_1=0.5)),
             dataset="digits",
-            epochs=20,
+            epochs=100,
             batch_size=64,
             paper=Recipe(
                 name="dcgan",
