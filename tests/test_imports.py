@@ -10,7 +10,10 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "mp_keras"
 FORBIDDEN = {"tensorflow", "jax", "jaxlib", "torch"}
 FILES = sorted(
-    p for folder in ("models", "layers") for p in (PACKAGE / folder).rglob("*.py") if p.is_file()
+    p
+    for folder in ("models", "layers", "diffusion")
+    for p in (PACKAGE / folder).rglob("*.py")
+    if p.is_file()
 )
 
 
