@@ -71,6 +71,12 @@ def _parser() -> argparse.ArgumentParser:
         help="hyper-parameters: 'default' trains in minutes on a CPU, 'paper' uses the "
         "published ones (for a GPU; see `mp-keras list`)",
     )
+    train.add_argument(
+        "--condition",
+        choices=("none", "class"),
+        default="none",
+        help="'class' trains the class-conditional variant (diffusion: for guidance)",
+    )
     train.add_argument("--out", default=None, help="output folder (default: runs/MODEL)")
     train.add_argument(
         "--export",
@@ -114,6 +120,17 @@ def _parser() -> argparse.ArgumentParser:
     sample.add_argument("--num", type=int, default=64, help="number of samples (default: 64)")
     sample.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     sample.add_argument("--out", default="samples.png", help="PNG path (default: samples.png)")
+    sample.add_argument(
+        "--steps", type=int, default=None, help="diffusion: sampling steps (DDIM; default: T)"
+    )
+    sample.add_argument(
+        "--sampler", choices=("ddpm", "ddim"), default=None, help="diffusion: sampler"
+    )
+    sample.add_argument("--guidance", type=float, default=None, help="guidance strength (rho or s)")
+    sample.add_argument(
+        "--label", type=int, default=None, help="class-conditional models: draw this class"
+    )
+    sample.add_argument("--prompt", default=None, help="text-conditioned models: a caption to draw")
 
     export = command("export", help="export to SavedModel and TFLite, checked for parity")
     export.add_argument("model_file", help="a .keras file (trained on any backend)")
@@ -267,7 +284,12 @@ def _run(args: argparse.Namespace) -> int:
     elif args.command == "sample":
         from mp_keras.training import sample
 
-        sample(args.model_file, args.out, num=args.num, seed=args.seed)
+        options = {
+            name: getattr(args, name)
+            for name in ("steps", "sampler", "guidance", "label", "prompt")
+            if getattr(args, name) is not None
+        }
+        sample(args.model_file, args.out, num=args.num, seed=args.seed, **options)
         print(f"Wrote {args.out}")
     elif args.command == "export":
         from mp_keras.export import export_model
@@ -315,6 +337,7 @@ def _train(args: argparse.Namespace) -> None:
         batch_size=args.batch_size,
         seed=args.seed,
         recipe=args.recipe,
+        condition=args.condition,
         overwrite=args.overwrite,
         devices=args.devices,
         jit_compile=True if args.jit_compile else "auto",

@@ -36,6 +36,8 @@ class Recipe:
             optimizer, epochs), offered as `mp-keras train NAME --recipe paper`; meant for
             a GPU, where the default recipe is sized to train in minutes on a CPU.
         variant: str. `"default"` or `"paper"`: which of the two this is.
+        conditional: Recipe or None. The class-conditional variant of this recipe
+            (`mp-keras train NAME --condition class`), of kind `"conditional"`.
     """
 
     name: str
@@ -49,9 +51,11 @@ class Recipe:
     batch_size: int
     paper: Recipe | None = None
     variant: str = "default"
+    conditional: Recipe | None = None
 
 
 VARIANTS = ("default", "paper")
+CONDITIONS = ("none", "class")
 
 
 def _mlp(info: DatasetInfo, seed: int | None) -> keras.Model:
@@ -955,8 +959,9 @@ RECIPES: dict[str, Recipe] = {
 }
 
 
-def get_recipe(name: str, variant: str = "default") -> Recipe:
-    """The recipe registered under `name`: its default one, or its `"paper"` variant.
+def get_recipe(name: str, variant: str = "default", condition: str = "none") -> Recipe:
+    """The recipe registered under `name`: its default one, or its `"paper"` variant;
+    `condition="class"` gives that recipe's class-conditional variant.
 
     Example:
     >>> get_recipe("vae").dataset
@@ -967,6 +972,8 @@ def get_recipe(name: str, variant: str = "default") -> Recipe:
         raise ValueError(f"Unknown model {name!r}; available: {', '.join(sorted(RECIPES))}.")
     if variant not in VARIANTS:
         raise ValueError(f"Unknown recipe {variant!r}; choose one of {VARIANTS}.")
+    if condition not in CONDITIONS:
+        raise ValueError(f"Unknown condition {condition!r}; choose one of {CONDITIONS}.")
     recipe = RECIPES[key]
     if variant == "paper":
         if recipe.paper is None:
@@ -974,5 +981,18 @@ def get_recipe(name: str, variant: str = "default") -> Recipe:
             raise ValueError(
                 f"{key} has no paper recipe; the models with one are {', '.join(with_paper)}."
             )
-        return recipe.paper
+        recipe = recipe.paper
+    if condition == "class":
+        if recipe.conditional is None:
+            with_class = sorted(
+                name
+                for name, r in RECIPES.items()
+                if (r.paper if variant == "paper" else r) is not None
+                and (r.paper if variant == "paper" else r).conditional is not None
+            )
+            raise ValueError(
+                f"{key} ({variant} recipe) has no class-conditional variant; the models with "
+                f"one are {', '.join(with_class) or 'none'}."
+            )
+        recipe = recipe.conditional
     return recipe

@@ -60,6 +60,7 @@ def train(
     batch_size: int | None = None,
     seed: int = 0,
     recipe: str = "default",
+    condition: str = "none",
     overwrite: bool = False,
     devices: int = 1,
     jit_compile: bool | str = "auto",
@@ -92,6 +93,8 @@ def train(
         seed: int. Seeds Python, NumPy, the backend, the model and the shuffling.
         recipe: str. `"default"` (sized for a CPU) or `"paper"` (the published
             hyper-parameters, see `mp_keras.registry.Recipe`).
+        condition: str. `"none"`, or `"class"` for the recipe's class-conditional
+            variant (a diffusion model trained on labels, for guidance).
         overwrite: bool. Discard an unfinished run and replace a finished one (the old
             files stay until the new run has succeeded).
         devices: int. Train data-parallel on this many devices (JAX backend,
@@ -114,7 +117,7 @@ def train(
             another run.
         NonFiniteLossError: the loss became NaN or infinite.
     """
-    recipe = get_recipe(model_name, recipe)
+    recipe = get_recipe(model_name, recipe, condition)
     dataset = dataset or recipe.dataset
     epochs = recipe.epochs if epochs is None else epochs
     batch_size = recipe.batch_size if batch_size is None else batch_size
@@ -132,6 +135,8 @@ def train(
         "seed": seed,
         "backend": backend,
         "devices": devices,
+        # Only when set, so that the runs of models without the option keep their identity.
+        **({"condition": condition} if condition != "none" else {}),
     }
     run = RunFolder(out_dir)
     action = run.prepare(identity, overwrite=overwrite)
@@ -352,21 +357,52 @@ def sample_quality_metrics(
 
 
 def sample(
-    model_path: str | os.PathLike, out_png: str | os.PathLike, num: int = 64, seed: int = 0
+    model_path: str | os.PathLike,
+    out_png: str | os.PathLike,
+    num: int = 64,
+    seed: int = 0,
+    label: int | None = None,
+    prompt: str | None = None,
+    **options: Any,
 ) -> np.ndarray:
     """Draws `num` samples from a saved generative model and writes them to `out_png`.
 
     Images become a grid and 2-D points a scatter plot; audio also gets one `.wav` per
     clip and token sequences a `.txt` next to the PNG (`mp_keras.plots.samples`). A
-    conditional model draws its classes in turn.
+    conditional model draws its classes in turn, or only class `label` when given; a
+    text-conditioned model draws `prompt`. Other `options` (a diffusion model's
+    `steps`, `sampler`, `guidance`) go to `model.sample`, which must take them.
     """
+    import inspect
+
     from mp_keras.plots.samples import draw_samples, save_samples
 
     if num < 1:
         raise ValueError(f"num must be >= 1, got {num}.")
     model = load(model_path)
+    name = type(model).__name__
     if not hasattr(model, "sample"):
-        raise ValueError(f"{type(model).__name__} is not a generative model: it has no sample().")
-    samples, labels = draw_samples(model, num, seed)
+        raise ValueError(f"{name} is not a generative model: it has no sample().")
+    takes = inspect.signature(model.sample).parameters
+    wanted = dict(options, **({"prompt": prompt} if prompt is not None else {}))
+    unknown = sorted(key for key in wanted if key not in takes)
+    if unknown:
+        flags = ", ".join("--" + key for key in unknown)
+        raise ValueError(f"{name}.sample() does not take {flags}.")
+    if label is not None:
+        if not getattr(model, "is_conditional", False):
+            raise ValueError(f"{name} is not class-conditional: it takes no --label.")
+        labels = np.full((num,), int(label))
+        drawn = model.sample(num, seed, condition=labels, **wanted)
+        samples = np.asarray(keras.ops.convert_to_numpy(drawn))
+    elif wanted:
+        if getattr(model, "is_conditional", False) and prompt is None:
+            labels = np.arange(num) % int(model.num_classes)
+            drawn = model.sample(num, seed, condition=labels, **wanted)
+        else:
+            labels, drawn = None, model.sample(num, seed, **wanted)
+        samples = np.asarray(keras.ops.convert_to_numpy(drawn))
+    else:
+        samples, labels = draw_samples(model, num, seed)
     save_samples(model, samples, out_png, labels)
     return samples

@@ -268,6 +268,8 @@ def build_export(
         "num_samples": num_samples,
         "seed": seed,
         "sample_source": sample_sources,
+        # What an app needs besides the graphs (a diffusion model's T and data range).
+        "metadata": model.export_metadata() if hasattr(model, "export_metadata") else {},
         "artifacts": [
             {
                 "format": "saved_model",

@@ -89,7 +89,8 @@ def export_model(
     Functional or Sequential models) get a single endpoint `"serve"` calling the
     model on its declared inputs. Inputs for the check come from the model's
     optional `export_samples(name, num, seed)` method, else from a standard
-    normal distribution.
+    normal distribution. A model's optional `export_metadata()` (a JSON-able dict, e.g.
+    a diffusion model's number of steps) is written into the manifest as `metadata`.
 
     Custom classes must be importable by the worker: `mp_keras.models` is always
     imported, as are the modules of every object currently registered with
