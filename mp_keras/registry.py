@@ -200,6 +200,41 @@ def _adversarial(cls_name: str, **overrides: Any) -> Callable[[DatasetInfo, int 
 _gan = _adversarial("GAN")
 
 
+def _ddpm_levels(info: DatasetInfo) -> int | None:
+    """The grid of the data's values, for the reconstruction term of the bound."""
+    if info.binary:
+        return 2
+    return 17 if info.name.startswith("digits") else 256  # digits: k / 16; MNIST: 8-bit
+
+
+def _ddpm(conditional: bool, **overrides: Any) -> Callable[[DatasetInfo, int | None], Any]:
+    """Builder of a `DDPM`: a U-Net on images, an MLP on vectors; class-conditional (for
+    classifier-free guidance) when `conditional`."""
+
+    def build(info: DatasetInfo, seed: int | None) -> keras.Model:
+        from mp_keras.models import DDPM
+
+        if conditional and not info.num_classes:
+            raise ValueError(
+                f"ddpm --condition class needs a labelled dataset; {info.name!r} has no labels."
+            )
+        images = len(info.shape) == 3
+        kwargs = dict(
+            input_shape=info.shape,
+            hidden_units=(128, 128, 128),
+            filters=(32, 64),
+            timesteps=1000 if images else 100,
+            data_range=tuple(info.value_range) if images else None,
+            num_levels=_ddpm_levels(info) if images else None,
+            num_classes=info.num_classes if conditional else None,
+            ema_momentum=0.995,
+            seed=seed,
+        )
+        return DDPM(**{**kwargs, **overrides})
+
+    return build
+
+
 def _perceptron(info: DatasetInfo, seed: int | None) -> keras.Model:
     from mp_keras.models import Perceptron
 
@@ -951,6 +986,51 @@ RECIPES: dict[str, Recipe] = {
                 optimizer=_per_phase(_adam(2e-4, beta_1=0.5)),
                 dataset="tfds:mnist",
                 epochs=25,
+                batch_size=128,
+                variant="paper",
+            ),
+        ),
+        Recipe(
+            name="ddpm",
+            chapter="9.3",
+            summary="Denoising diffusion (Algorithms 2 and 3; DDIM): U-Net or MLP noise "
+            "predictor, cosine schedule; --condition class for classifier-free guidance",
+            kind="generative",
+            build=_ddpm(conditional=False),
+            # The recipe's optimizer replaces DDPM.default_optimizer(): it carries the EMA.
+            optimizer=_adam(1e-3, use_ema=True, ema_momentum=0.995),
+            dataset="digits",
+            epochs=40,
+            batch_size=64,
+            conditional=Recipe(
+                name="ddpm",
+                chapter="9.4",
+                summary="Class-conditional DDPM (condition dropout 0.1) for classifier-free "
+                "guidance: sample --label K --guidance RHO",
+                kind="conditional",
+                build=_ddpm(conditional=True),
+                optimizer=_adam(1e-3, use_ema=True, ema_momentum=0.995),
+                dataset="digits",
+                epochs=40,
+                batch_size=64,
+            ),
+            paper=Recipe(
+                name="ddpm",
+                chapter="9.3",
+                summary="Ho et al. 2020's CIFAR-10 set-up (T = 1000, linear schedule, sigma^2 = "
+                "beta, Adam 2e-4, EMA 0.9999, batch 128; widths 128-256-256-256, no attention)",
+                kind="generative",
+                build=_ddpm(
+                    conditional=False,
+                    filters=(128, 256, 256, 256),
+                    schedule="linear",
+                    variance="beta",
+                    ema_momentum=0.9999,
+                    learning_rate=2e-4,
+                ),
+                optimizer=_adam(2e-4, use_ema=True, ema_momentum=0.9999),
+                dataset="tfds:cifar10",
+                epochs=2000,
                 batch_size=128,
                 variant="paper",
             ),

@@ -116,6 +116,23 @@ def test_optimizer_state_persists_across_fit_calls_and_save(tmp_path):
         np.testing.assert_allclose(to_numpy(m.b), b, rtol=1e-5)
 
 
+def test_an_ema_optimizer_can_fit_again_and_evaluate():
+    # Keras writes the moving averages into the weights at the end of fit; on JAX the
+    # weights then shared the averages' buffers, and the next fit found them donated.
+    model = TwoPhaseToy(repeat=1)
+    model.compile(
+        optimizer={
+            "A": keras.optimizers.SGD(0.1, use_ema=True, ema_momentum=0.5),
+            "B": keras.optimizers.SGD(0.1),
+        }
+    )
+    model.fit(X, epochs=1, batch_size=4, verbose=0)
+    after_first = float(to_numpy(model.a))
+    model.fit(X, epochs=1, batch_size=4, verbose=0)
+    model.evaluate(X, verbose=0)
+    assert 0.0 < after_first < float(to_numpy(model.a)) < 1.0
+
+
 def test_logs_and_evaluate():
     model = TwoPhaseToy(repeat=1)
     _compile(model)

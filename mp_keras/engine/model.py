@@ -92,7 +92,9 @@ class BaseModel(keras.Model):
             parts = validation if isinstance(validation, (tuple, list)) else (validation,)
             self.check_data(*parts[:2])
         self.training_backend = keras.backend.backend()
-        return super().fit(x, y, *args, **kwargs)
+        history = super().fit(x, y, *args, **kwargs)
+        _unalias_ema_weights(self)
+        return history
 
     def evaluate(self, x: Any = None, y: Any = None, *args: Any, **kwargs: Any) -> Any:
         self.check_data(x, y)
@@ -237,6 +239,23 @@ class PhasedModel(BaseModel):
 
     def _tracker_names(self) -> list[str]:
         return [tracker.name for tracker in self._log_trackers]
+
+
+def _unalias_ema_weights(model: keras.Model) -> None:
+    """Gives each weight its own buffer after an EMA optimizer has finalized it.
+
+    At the end of `fit`, an optimizer with `use_ema=True` assigns each moving average to
+    its weight; on JAX the weight then holds the very array the average variable holds,
+    and the next `fit` or `evaluate`, which donates the buffers of both, finds one of them
+    deleted ("Buffer has been deleted or donated"). A copy ends the sharing.
+    """
+    if keras.backend.backend() != "jax":
+        return
+    optimizer = getattr(model, "optimizer", None)
+    members = list(optimizer.optimizers) if isinstance(optimizer, OptimizerGroup) else [optimizer]
+    if any(getattr(member, "use_ema", False) for member in members):
+        for variable in model.trainable_variables:
+            variable.assign(keras.ops.copy(variable.value))
 
 
 def _as_group(optimizer: Any, names: list[str]) -> OptimizerGroup:

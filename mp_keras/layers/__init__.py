@@ -32,6 +32,7 @@ from mp_keras.layers.multiscale import FactorOut
 from mp_keras.layers.pooling import MaxPooling2DWithIndices
 from mp_keras.layers.recurrent import ElmanCell, LSTMCell, recurrent_cell
 from mp_keras.layers.row_lstm import RowLSTM
+from mp_keras.layers.time_embedding import SinusoidalTimeEmbedding
 from mp_keras.layers.token_embedding import ShiftedTokenEmbedding
 from mp_keras.layers.upsampling import (
     BedOfNailsUpsampling2D,
@@ -66,6 +67,7 @@ __all__ = [
     "RowLSTM",
     "Scaling",
     "ShiftedTokenEmbedding",
+    "SinusoidalTimeEmbedding",
     "Squeeze",
     "TransformerBlock",
     "VRNNCell",

@@ -4,6 +4,8 @@ from mp_keras.models.autoencoder import Autoencoder
 from mp_keras.models.cnn import CNN
 from mp_keras.models.cvrnn import CVRNN
 from mp_keras.models.dcgan import DCGAN
+from mp_keras.models.ddpm import DDPM
+from mp_keras.models.denoisers import MLPDenoiser, UNetDenoiser
 from mp_keras.models.flow import Flow
 from mp_keras.models.flow2d import Flow2D
 from mp_keras.models.fvsbn import FVSBN
@@ -34,6 +36,7 @@ __all__ = [
     "CNN",
     "CVRNN",
     "DCGAN",
+    "DDPM",
     "FVSBN",
     "GAN",
     "MADE",
@@ -51,6 +54,7 @@ __all__ = [
     "Glow",
     "GradientDescentMLP",
     "LinearAutoencoder",
+    "MLPDenoiser",
     "Perceptron",
     "PixelCNN",
     "PixelRNN",
@@ -62,6 +66,7 @@ __all__ = [
     "SequenceTagger",
     "Transformer",
     "UNet",
+    "UNetDenoiser",
     "UnrolledGAN",
     "WaveNet",
 ]
