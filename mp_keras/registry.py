@@ -25,8 +25,9 @@ class Recipe:
         chapter: str. Section of the course notes.
         summary: str. One line for `mp-keras list`.
         kind: str. `"generative"` (learns from x alone), `"conditional"` (a generative
-            model of x given its label y), or a supervised kind (`"classifier"`,
-            `"segmentation"`, `"sequence"`) trained on (x, y).
+            model of x given its label y), `"contrastive"` (paired x and y, e.g. images
+            and captions), or a supervised kind (`"classifier"`, `"segmentation"`,
+            `"sequence"`) trained on (x, y).
         build: callable `(info, seed) -> keras.Model` for a dataset's `DatasetInfo`.
         optimizer: callable returning what `model.compile(optimizer=...)` takes.
         dataset: str. Default dataset name.
@@ -233,6 +234,23 @@ def _ddpm(conditional: bool, **overrides: Any) -> Callable[[DatasetInfo, int | N
         return DDPM(**{**kwargs, **overrides})
 
     return build
+
+
+def _clip(info: DatasetInfo, seed: int | None) -> keras.Model:
+    from mp_keras.data import captions
+    from mp_keras.models import CLIP
+
+    if info.name != "captions":
+        raise ValueError(
+            f"CLIP trains on image-caption pairs (the `captions` dataset); got {info.name!r}."
+        )
+    return CLIP(
+        image_shape=info.shape,
+        vocab_size=len(captions.VOCABULARY),
+        max_length=captions.MAX_LENGTH,
+        embed_dim=32,
+        seed=seed,
+    )
 
 
 def _perceptron(info: DatasetInfo, seed: int | None) -> keras.Model:
@@ -989,6 +1007,18 @@ RECIPES: dict[str, Recipe] = {
                 batch_size=128,
                 variant="paper",
             ),
+        ),
+        Recipe(
+            name="clip",
+            chapter="9.4",
+            summary="CLIP: image and text encoders trained contrastively on generated "
+            "captions (zero-shot classification, retrieval)",
+            kind="contrastive",
+            build=_clip,
+            optimizer=_adam(2e-3),
+            dataset="captions",
+            epochs=10,
+            batch_size=64,
         ),
         Recipe(
             name="ddpm",

@@ -226,6 +226,8 @@ def _train(
             ) from None
 
     test_metrics = _floats(model.evaluate(test_data, verbose=0, return_dict=True))
+    if hasattr(model, "retrieval_recall"):  # image-text models: caption retrieval
+        _add_new(test_metrics, model.retrieval_recall(test_x, test_y))
     if hasattr(model, "density_metrics"):  # nll and bits/dim of the held-out split
         _add_new(test_metrics, model.density_metrics(test_x, test_y))
     if dataset in ("ring", "grid"):  # cheap: modes covered by the samples (GANs)
@@ -259,6 +261,10 @@ def save_figure(
         from mp_keras.plots.sequences import save_sequence_figure
 
         save_sequence_figure(model, path, x, y)
+    elif kind == "contrastive":
+        from mp_keras.plots.captions import save_caption_figure
+
+        save_caption_figure(model, path, x, y)
     elif kind == "segmentation":
         from mp_keras.plots.segmentation import save_segmentation_figure
 
@@ -307,6 +313,8 @@ def evaluate(
     if not getattr(model, "compiled", False) or getattr(model, "optimizer", None) is None:
         model.compile()
     metrics = _floats(model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True))
+    if hasattr(model, "retrieval_recall") and y is not None:
+        _add_new(metrics, model.retrieval_recall(x, y))
     if hasattr(model, "density_metrics"):
         _add_new(metrics, model.density_metrics(x, y, batch_size=batch_size))
     from mp_keras.models import GAN

@@ -21,7 +21,7 @@ Example:
 
 from __future__ import annotations
 
-from mp_keras.data import addition, audio, sequences, shapes, strokes, toys
+from mp_keras.data import addition, audio, captions, sequences, shapes, strokes, toys
 from mp_keras.data.binarized_mnist import is_split_archive, load_binarized_mnist
 from mp_keras.data.embedded import (
     CHECKERBOARD_HALF_WIDTH,
@@ -117,6 +117,7 @@ def _generated() -> dict:
         **audio.DATASETS,
         **strokes.DATASETS,
         **addition.DATASETS,
+        **captions.DATASETS,
     }
 
 

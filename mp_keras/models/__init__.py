@@ -1,6 +1,7 @@
 """The models of the course, one file each."""
 
 from mp_keras.models.autoencoder import Autoencoder
+from mp_keras.models.clip import CLIP
 from mp_keras.models.cnn import CNN
 from mp_keras.models.cvrnn import CVRNN
 from mp_keras.models.dcgan import DCGAN
@@ -33,6 +34,7 @@ from mp_keras.models.wavenet import WaveNet
 from mp_keras.models.wgan import WGAN, WGANGP
 
 __all__ = [
+    "CLIP",
     "CNN",
     "CVRNN",
     "DCGAN",
