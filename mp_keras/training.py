@@ -231,9 +231,7 @@ def _train(
     if hasattr(model, "density_metrics"):  # nll and bits/dim of the held-out split
         _add_new(test_metrics, model.density_metrics(test_x, test_y))
     if dataset in ("ring", "grid"):  # cheap: modes covered by the samples (GANs)
-        from mp_keras.models import GAN
-
-        if isinstance(model, GAN):
+        if _judged_by_samples(model):
             _add_new(test_metrics, sample_quality_metrics(model, dataset, test_x, seed=seed))
     io.save_model(model, run.result / "model.keras")
     save_figure(recipe.kind, model, run.result, test_x, test_y, seed)
@@ -300,8 +298,9 @@ def evaluate(
 ) -> dict[str, float]:
     """Metrics of a saved model on a dataset split (the model must have been compiled).
 
-    Density models add `nll` and `bits_per_dim`. GANs add the quality of `num_samples`
-    samples (see `sample_quality_metrics`); `classifier` is where the feature CNN of an
+    Density models add `nll` and `bits_per_dim` (a diffusion model its bound,
+    `nll_bound`). GANs and diffusion models add the quality of `num_samples` samples (see
+    `sample_quality_metrics`); `classifier` is where the feature CNN of an
     image dataset is cached (trained on the dataset's train split when missing).
     """
     model = load(model_path)
@@ -317,11 +316,16 @@ def evaluate(
         _add_new(metrics, model.retrieval_recall(x, y))
     if hasattr(model, "density_metrics"):
         _add_new(metrics, model.density_metrics(x, y, batch_size=batch_size))
-    from mp_keras.models import GAN
-
-    if isinstance(model, GAN):
+    if _judged_by_samples(model):
         _add_new(metrics, sample_quality_metrics(model, dataset, x, classifier, num_samples))
     return metrics
+
+
+def _judged_by_samples(model: keras.Model) -> bool:
+    """GANs and diffusion models: their samples are judged (FD/KD, modes covered)."""
+    from mp_keras.models import DDPM, GAN
+
+    return isinstance(model, (GAN, DDPM))
 
 
 def sample_quality_metrics(

@@ -15,6 +15,7 @@ from mp_keras.diffusion import (
     ddim_sample,
     ddim_timesteps,
     ddpm_sample,
+    ddpm_step,
     guided_noise,
 )
 from mp_keras.engine import compiled
@@ -138,6 +139,24 @@ def test_ddim_with_fewer_steps_and_its_ddpm_limit():
     ddpm = to_numpy(ddpm_sample(oracle, schedule, start, seed=3, variance="posterior"))
     np.testing.assert_allclose(ddim, ddpm, atol=1e-4)
     assert ddim_timesteps(schedule, 4).tolist() == [100, 67, 34, 1]
+
+
+def test_clipping_x0_changes_only_what_leaves_the_range():
+    schedule = NoiseSchedule("cosine", timesteps=50)
+    rng = np.random.default_rng(0)
+    x_t, eps, z = (rng.standard_normal((16, 3)).astype("float32") for _ in range(3))
+    for t in (1, 2, 25, 50):
+        steps = np.full((16,), t)
+        plain = to_numpy(ddpm_step(schedule, x_t, steps, eps, z))
+        # The posterior-mean form with an unreachable clip is Algorithm 3 itself.
+        wide = to_numpy(ddpm_step(schedule, x_t, steps, eps, z, clip_x0=(-1e6, 1e6)))
+        np.testing.assert_allclose(wide, plain, rtol=1e-4, atol=1e-4)
+    clipped = to_numpy(ddpm_step(schedule, x_t, np.full((16,), 50), eps, z, clip_x0=(-1, 1)))
+    x0 = to_numpy(schedule.predict_x0(x_t, np.full((16,), 50), eps))
+    assert np.abs(x0).max() > 5  # beta_T = 0.999: the unclipped x_0 is far out
+    mean, _ = schedule.q_posterior(np.clip(x0, -1, 1), x_t, np.full((16,), 50))
+    sigma = math.sqrt(schedule.betas[-1])
+    np.testing.assert_allclose(clipped, to_numpy(mean) + sigma * z, rtol=1e-5, atol=1e-5)
 
 
 def test_guidance_formula_and_kept_chain():

@@ -34,14 +34,26 @@ def ddpm_step(
     z: Any,
     variance: str = "beta",
     gradient: Any = None,
+    clip_x0: tuple[float, float] | None = None,
 ) -> Any:
     """Algorithm 3, line 4: x_{t-1} = (x_t - (1 - alpha_t) / sqrt(1 - abar_t) eps) /
     sqrt(alpha_t) + sigma_t z, with z replaced by 0 at t = 1.
 
     `gradient` (optional, for classifier guidance; Dhariwal & Nichol 2021, Algorithm 1)
     is s * grad_x log p(y | x_t); the mean moves by sigma_t^2 times it.
+
+    `clip_x0` (optional, e.g. `(-1, 1)` for images): the same mean written as the
+    posterior mean of q(x_{t-1} | x_t, x_0) at x_0 = predict_x0(x_t, t, eps) (the two are
+    equal), with that x_0 clipped to the data's range first, as Ho et al. 2020 sample.
+    It matters at the first steps of the cosine schedule, where beta_T = 0.999 makes
+    1 / sqrt(alpha_T) = 32 multiply the network's error.
     """
-    mean = schedule.reverse_mean(x_t, t, eps)
+    x_t, eps, z = (ops.convert_to_tensor(v) for v in (x_t, eps, z))
+    if clip_x0 is None:
+        mean = schedule.reverse_mean(x_t, t, eps)
+    else:
+        x0 = ops.clip(schedule.predict_x0(x_t, t, eps), clip_x0[0], clip_x0[1])
+        mean, _ = schedule.q_posterior(x0, x_t, t)
     var = schedule.reverse_variance(t, x_t, variance)
     if gradient is not None:
         mean = mean + var * gradient
@@ -68,6 +80,7 @@ def ddpm_sample(
     compile: Callable[[Step], Step] | None = None,
     shift: Callable[[Any, Any], Any] | None = None,
     keep: Sequence[int] = (),
+    clip_x0: tuple[float, float] | None = None,
 ) -> Any:
     """Algorithm 3: from x_T ~ N(0, I), T reverse steps t = T, ..., 1 to x_0.
 
@@ -81,6 +94,7 @@ def ddpm_sample(
             (e.g. a model's compiled cache), so it is traced once for all t.
         shift: optional `(x_t, t) -> s * grad log p(y | x_t)` for classifier guidance.
         keep: steps t whose x_t to return as well (e.g. for a figure of the chain).
+        clip_x0: optional data range to clip the predicted x_0 to (see `ddpm_step`).
 
     Returns:
         x_0, or `(x_0, {t: x_t})` when `keep` is given.
@@ -95,7 +109,7 @@ def ddpm_sample(
 
     def step(x: Any, t: Any, z: Any) -> Any:
         gradient = None if shift is None else shift(x, t)
-        return ddpm_step(schedule, x, t, predict_noise(x, t), z, variance, gradient)
+        return ddpm_step(schedule, x, t, predict_noise(x, t), z, variance, gradient, clip_x0)
 
     run = step if compile is None else compile(step)
     seed = _seed_generator(seed)

@@ -160,11 +160,13 @@ class NoiseSchedule:
 
     def q_sample(self, x0: Any, t: Any, noise: Any) -> Any:
         """x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps: the closed form of q(x_t | x_0)."""
+        x0, noise = ops.convert_to_tensor(x0), ops.convert_to_tensor(noise)
         abar = self._at(self.alpha_bars, t, x0)
         return ops.sqrt(abar) * x0 + ops.sqrt(1.0 - abar) * noise
 
     def q_step(self, x_prev: Any, t: Any, noise: Any) -> Any:
         """One step of the chain: x_t = sqrt(1 - beta_t) x_{t-1} + sqrt(beta_t) eps."""
+        x_prev, noise = ops.convert_to_tensor(x_prev), ops.convert_to_tensor(noise)
         beta = self._at(self.betas, t, x_prev)
         return ops.sqrt(1.0 - beta) * x_prev + ops.sqrt(beta) * noise
 
@@ -172,6 +174,7 @@ class NoiseSchedule:
         """Mean and variance of q(x_{t-1} | x_t, x_0) = N(c0 x_0 + ct x_t, beta_tilde_t I),
         c0 = beta_t sqrt(abar_{t-1}) / (1 - abar_t), ct = sqrt(alpha_t)(1 - abar_{t-1}) /
         (1 - abar_t), beta_tilde_t = beta_t (1 - abar_{t-1}) / (1 - abar_t)."""
+        x0, x_t = ops.convert_to_tensor(x0), ops.convert_to_tensor(x_t)
         mean = (
             self._at(self.posterior_mean_coef_x0, t, x0) * x0
             + self._at(self.posterior_mean_coef_xt, t, x_t) * x_t
@@ -182,11 +185,13 @@ class NoiseSchedule:
 
     def predict_x0(self, x_t: Any, t: Any, eps: Any) -> Any:
         """x_0 = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t), the closed form solved for x_0."""
+        x_t, eps = ops.convert_to_tensor(x_t), ops.convert_to_tensor(eps)
         abar = self._at(self.alpha_bars, t, x_t)
         return (x_t - ops.sqrt(1.0 - abar) * eps) / ops.sqrt(abar)
 
     def reverse_mean(self, x_t: Any, t: Any, eps: Any) -> Any:
         """mu_theta = (x_t - beta_t / sqrt(1 - abar_t) * eps) / sqrt(alpha_t) (Algorithm 3)."""
+        x_t, eps = ops.convert_to_tensor(x_t), ops.convert_to_tensor(eps)
         beta = self._at(self.betas, t, x_t)
         abar = self._at(self.alpha_bars, t, x_t)
         return (x_t - beta / ops.sqrt(1.0 - abar) * eps) / ops.sqrt(1.0 - beta)

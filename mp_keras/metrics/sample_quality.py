@@ -376,8 +376,9 @@ def sample_quality(
 ) -> dict[str, Any]:
     """FD, KD and class coverage of `num_samples` samples of `model` against `real_x`.
 
-    `model.sample(num_samples, seed=seed)` draws the samples; `classifier` (a trained
-    classifier or a `ClassifierFeatures`) gives the features of both sets.
+    `model.sample(num_samples, seed=seed)` draws the samples (a class-conditional model
+    draws its classes in turn, `condition=[0, 1, ..., 0, 1, ...]`); `classifier` (a
+    trained classifier or a `ClassifierFeatures`) gives the features of both sets.
 
     Returns:
         A dict: `fid`, `kid`, `kid_std`, `class_coverage`, `classes` and `histogram`
@@ -385,7 +386,11 @@ def sample_quality(
     """
     extractor = _as_extractor(classifier)
     real_features, _ = extractor(real_x)
-    samples = model.sample(int(num_samples), seed=seed)
+    if getattr(model, "is_conditional", False):
+        labels = np.arange(int(num_samples)) % int(model.num_classes)
+        samples = model.sample(int(num_samples), seed=seed, condition=labels)
+    else:
+        samples = model.sample(int(num_samples), seed=seed)
     return _quality(extractor, real_features, samples, kid_subsets, kid_subset_size, seed)
 
 

@@ -19,6 +19,7 @@ from mp_keras.models.made import MADE
 from mp_keras.models.mlp import MLP
 from mp_keras.models.nade import NADE
 from mp_keras.models.nice import NICE
+from mp_keras.models.noisy_classifier import NoisyClassifier
 from mp_keras.models.perceptron import Perceptron
 from mp_keras.models.pixelcnn import PixelCNN
 from mp_keras.models.pixelrnn import PixelRNN
@@ -57,6 +58,7 @@ __all__ = [
     "GradientDescentMLP",
     "LinearAutoencoder",
     "MLPDenoiser",
+    "NoisyClassifier",
     "Perceptron",
     "PixelCNN",
     "PixelRNN",

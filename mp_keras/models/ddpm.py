@@ -356,6 +356,8 @@ class DDPM(DensityModel, PhasedModel):
         eta: float = 0.0,
         shift: Callable[[Any, Any], Any] | None = None,
         condition: Any = None,
+        classifier: Any = None,
+        classifier_scale: float = 1.0,
     ) -> Any:
         """`num` samples in the data space, `(num, *input_shape)`.
 
@@ -372,9 +374,24 @@ class DDPM(DensityModel, PhasedModel):
             shift: callable `(x_t, t) -> s grad log p(y | x_t)` or None: classifier
                 guidance, passed to `ddpm_sample` (DDPM only).
             condition: alias of `labels` (the name the shared sample plots use).
+            classifier: a `NoisyClassifier` trained with this model's schedule, or None:
+                classifier guidance towards `labels` (an unconditional DDPM's labels then
+                go to the classifier). DDPM sampler only.
+            classifier_scale: float. The guidance scale s. Defaults to `1.0`.
+
+        With a data range, each step clips its predicted x_0 to it (`ddpm_step`'s
+        `clip_x0`; DDIM does the same).
         """
         owner = type(self).__name__
         num = check_count(owner, "num", num)
+        if classifier is not None:
+            from mp_keras.models.noisy_classifier import check_guidance_pair
+
+            if shift is not None:
+                raise ValueError(f"{owner}: pass shift or classifier, not both.")
+            check_guidance_pair(self, classifier)
+            shift = classifier.guidance(condition if labels is None else labels, classifier_scale)
+            labels = condition = None
         if sampler not in SAMPLERS:
             raise ValueError(f"{owner}: sampler must be one of {SAMPLERS}, got {sampler!r}.")
         if sampler == "ddpm" and steps is not None:
@@ -402,15 +419,24 @@ class DDPM(DensityModel, PhasedModel):
             )
             return self._guided(x, t, cond, guidance)
 
+        clip = None if self.data_range is None else (-1.0, 1.0)
         if sampler == "ddpm":
             key = ("ddpm", self.variance, num, float(guidance), cond_key, shift)
+            # A classifier's weights are read by the step too (`guidance` lists them).
+            extra = list(getattr(shift, "variables", ()))
             x = ddpm_sample(
-                predict, self.schedule, x_T, generator, self.variance, self._compiler(key), shift
+                predict,
+                self.schedule,
+                x_T,
+                generator,
+                self.variance,
+                lambda fn: self._compiled(key, fn, self.sampling_variables() + extra),
+                shift,
+                clip_x0=clip,
             )
         else:
             steps = self.schedule.timesteps if steps is None else steps
             key = ("ddim", float(eta), num, float(guidance), cond_key)
-            clip = None if self.data_range is None else (-1.0, 1.0)
             x = ddim_sample(
                 predict, self.schedule, x_T, steps, eta, generator, self._compiler(key), clip
             )
@@ -438,7 +464,8 @@ class DDPM(DensityModel, PhasedModel):
         t = self._timesteps(t, ops.shape(x_t)[0])
         condition = self._condition(labels, ops.shape(x_t)[0], guidance)
         eps = self._guided(x_t, t, condition, guidance)
-        return ddpm_step(self.schedule, x_t, t, eps, noise, self.variance)
+        clip = None if self.data_range is None else (-1.0, 1.0)
+        return ddpm_step(self.schedule, x_t, t, eps, noise, self.variance, clip_x0=clip)
 
     # === Likelihood (the variational bound, notes section 9.3) ===
 
