@@ -253,6 +253,58 @@ def _clip(info: DatasetInfo, seed: int | None) -> keras.Model:
     )
 
 
+def _latent_diffusion(info: DatasetInfo, seed: int | None) -> keras.Model:
+    """A `LatentDiffusion` on a Gaussian VAE (latent 8) trained here first, then frozen."""
+    import keras
+
+    from mp_keras import data
+    from mp_keras.models import VAE, LatentDiffusion
+
+    if len(info.shape) != 3:
+        raise ValueError(
+            f"latent_diffusion encodes images with a VAE; {info.name!r} has shape {info.shape}."
+        )
+    vae = VAE(
+        info.shape,
+        latent_dim=8,
+        hidden_units=(256, 128),
+        likelihood="gaussian",
+        observation_std=0.1,
+        seed=seed,
+    )
+    vae.compile(optimizer=keras.optimizers.Adam(1e-3))
+    vae.fit(data.load(info.name, "train").x, epochs=30, batch_size=64, verbose=0)
+    return LatentDiffusion(
+        vae,
+        hidden_units=(256, 256, 256),
+        timesteps=200,
+        schedule="linear",
+        ema_momentum=0.995,
+        seed=seed,
+    )
+
+
+def _text_diffusion(info: DatasetInfo, seed: int | None) -> keras.Model:
+    """A `TextDiffusion` on a CLIP trained here first on the captions, then frozen."""
+    import keras
+
+    from mp_keras import data
+    from mp_keras.models import TextDiffusion
+
+    clip = _clip(info, seed)  # refuses datasets other than `captions`
+    clip.compile(optimizer=keras.optimizers.Adam(2e-3))
+    pairs = data.load("captions", "train")
+    clip.fit(pairs.x, pairs.y, epochs=8, batch_size=64, verbose=0)
+    return TextDiffusion(
+        clip,
+        filters=(16, 32),
+        timesteps=200,
+        schedule="linear",
+        ema_momentum=0.995,
+        seed=seed,
+    )
+
+
 def _perceptron(info: DatasetInfo, seed: int | None) -> keras.Model:
     from mp_keras.models import Perceptron
 
@@ -1064,6 +1116,30 @@ RECIPES: dict[str, Recipe] = {
                 batch_size=128,
                 variant="paper",
             ),
+        ),
+        Recipe(
+            name="text_diffusion",
+            chapter="9.4",
+            summary="DDPM conditioned on a frozen CLIP's caption embedding (CLIP trained "
+            "first), classifier-free guidance: sample --prompt TEXT --guidance RHO",
+            kind="conditional",
+            build=_text_diffusion,
+            optimizer=_adam(1e-3, use_ema=True, ema_momentum=0.995),
+            dataset="captions",
+            epochs=10,
+            batch_size=64,
+        ),
+        Recipe(
+            name="latent_diffusion",
+            chapter="9.5",
+            summary="Latent diffusion: an MLP DDPM on the standardised latents of a frozen "
+            "VAE (trained first)",
+            kind="generative",
+            build=_latent_diffusion,
+            optimizer=_adam(1e-3, use_ema=True, ema_momentum=0.995),
+            dataset="digits",
+            epochs=60,
+            batch_size=64,
         ),
     ]
 }

@@ -322,10 +322,11 @@ def evaluate(
 
 
 def _judged_by_samples(model: keras.Model) -> bool:
-    """GANs and diffusion models: their samples are judged (FD/KD, modes covered)."""
-    from mp_keras.models import DDPM, GAN
+    """GANs and diffusion models: their samples are judged (FD/KD, modes covered);
+    not a text-conditioned one, whose dataset's labels are captions."""
+    from mp_keras.models import DDPM, GAN, TextDiffusion
 
-    return isinstance(model, (GAN, DDPM))
+    return isinstance(model, (GAN, DDPM)) and not isinstance(model, TextDiffusion)
 
 
 def sample_quality_metrics(

@@ -18,7 +18,7 @@ from mp_keras.export import export_model
 from mp_keras.models import MLPDenoiser, UNetDenoiser
 from tests.harness import REPO, export_test_on
 
-CHAPTER_9 = ("ddpm", "clip")
+CHAPTER_9 = ("ddpm", "clip", "text_diffusion", "latent_diffusion")
 TINY_DDPM = dict(filters=[4, 4], time_dim=8, groups=4, timesteps=10)
 
 
@@ -38,6 +38,13 @@ def test_recipes_are_registered_and_build_the_right_models():
         registry.get_recipe("vae", condition="class")
     with pytest.raises(ValueError, match="needs a labelled dataset"):
         conditional.build(dataclasses.replace(digits, num_classes=None), 0)
+    # The models with a frozen pretrained part refuse data they cannot pretrain it on
+    # before training anything.
+    with pytest.raises(ValueError, match="the `captions` dataset"):
+        registry.get_recipe("text_diffusion").build(digits, 0)
+    with pytest.raises(ValueError, match="encodes images with a VAE"):
+        registry.get_recipe("latent_diffusion").build(ring, 0)
+    assert registry.get_recipe("text_diffusion").kind == "conditional"
 
 
 def _tiny(recipe: registry.Recipe, **overrides) -> registry.Recipe:

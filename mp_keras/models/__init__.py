@@ -14,6 +14,7 @@ from mp_keras.models.gan import GAN
 from mp_keras.models.gated_pixelcnn import GatedPixelCNN
 from mp_keras.models.glow import Glow
 from mp_keras.models.gradient_descent_mlp import GradientDescentMLP
+from mp_keras.models.latent_diffusion import LatentDiffusion
 from mp_keras.models.linear_autoencoder import LinearAutoencoder
 from mp_keras.models.made import MADE
 from mp_keras.models.mlp import MLP
@@ -26,6 +27,7 @@ from mp_keras.models.pixelrnn import PixelRNN
 from mp_keras.models.realnvp import RealNVP
 from mp_keras.models.seq2seq import Seq2Seq, SequenceGenerator
 from mp_keras.models.sequence import SequenceClassifier, SequenceTagger
+from mp_keras.models.text_diffusion import TextDiffusion
 from mp_keras.models.transformer import Transformer
 from mp_keras.models.unet import SegmentationMeanIoU, UNet
 from mp_keras.models.unrolled_gan import UnrolledGAN
@@ -56,6 +58,7 @@ __all__ = [
     "GatedPixelCNN",
     "Glow",
     "GradientDescentMLP",
+    "LatentDiffusion",
     "LinearAutoencoder",
     "MLPDenoiser",
     "NoisyClassifier",
@@ -68,6 +71,7 @@ __all__ = [
     "SequenceClassifier",
     "SequenceGenerator",
     "SequenceTagger",
+    "TextDiffusion",
     "Transformer",
     "UNet",
     "UNetDenoiser",

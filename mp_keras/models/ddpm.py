@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -290,7 +291,7 @@ class DDPM(VariationalBound, DensityModel, PhasedModel):
         unconditional = self.network_noise(x_t, t, self.null_condition(ops.shape(x_t)[0]))
         if not isinstance(guidance, (int, float)):  # per-example rho (the export endpoint)
             guidance = ops.reshape(
-                ops.cast(guidance, eps.dtype), (-1,) + (1,) * len(self.data_shape)
+                ops.cast(guidance, eps.dtype), (-1,) + (1,) * len(self.process_shape)
             )
         return guided_noise(eps, unconditional, guidance)
 
@@ -306,7 +307,7 @@ class DDPM(VariationalBound, DensityModel, PhasedModel):
             return self.network_noise(x_t, t, condition, training=training)
         check_shape(type(self).__name__, inputs, self.data_shape)
         x = self.encode_data(inputs)
-        t = ops.ones_like(ops.reshape(x, (-1, self.num_dims))[:, 0], dtype="int32")  # (batch,)
+        t = ops.ones_like(ops.reshape(x, (-1, math.prod(self.process_shape)))[:, 0], dtype="int32")
         condition = None
         if self.is_conditional:  # the null label, built from t so a symbolic batch works
             condition = self.embed_condition(t * self.num_classes)

@@ -32,10 +32,17 @@ def num_conditions(model: Any) -> int | None:
 def draw_samples(model: Any, num: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
     """`num` samples of `model` as NumPy, and the labels they were drawn for (or None).
 
-    A conditional model draws its classes in turn: 0, 1, ..., 0, 1, ...
+    A conditional model draws its classes in turn: 0, 1, ..., 0, 1, ...; a
+    text-conditioned one (with `figure_prompts()`) its prompts in turn, which are then
+    returned as the labels.
     """
     import keras
 
+    if hasattr(model, "figure_prompts"):
+        prompts = list(model.figure_prompts())
+        chosen = [prompts[i % len(prompts)] for i in range(num)]
+        drawn = model.sample(num, seed, prompt=chosen)
+        return np.asarray(keras.ops.convert_to_numpy(drawn)), np.asarray(chosen)
     classes = num_conditions(model)
     if classes is None:
         return np.asarray(keras.ops.convert_to_numpy(model.sample(num, seed))), None
@@ -68,7 +75,12 @@ def save_samples(
 
     path = Path(path)
     name = type(model).__name__
-    titles = None if labels is None else [f"class {int(k)}" for k in labels]
+    if labels is None:
+        titles = None
+    elif np.asarray(labels).dtype.kind in "US":  # prompts of a text-conditioned model
+        titles = [str(k) for k in labels]
+    else:
+        titles = [f"class {int(k)}" for k in labels]
     if hasattr(model, "queue_shapes"):  # WaveNet: mu-law classes
         return _save_audio(model, samples, path, titles)
     if hasattr(model, "vocabulary") and not model.images:  # Transformer: token ids
