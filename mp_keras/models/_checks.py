@@ -96,3 +96,16 @@ def check_count(owner: str, name: str, value: Any) -> int:
     ):
         raise ValueError(f"{owner}: {name} must be a positive integer, got {value!r}.")
     return int(value)
+
+
+def check_data_range(owner: str, x: np.ndarray, data_range: Sequence[float] | None) -> None:
+    """Raises `ValueError` unless every value of `x` lies in `data_range` (if given)."""
+    if data_range is None or not np.size(x):
+        return
+    lo, hi = data_range
+    x = np.asarray(x)
+    if x.min() < lo - 1e-6 or x.max() > hi + 1e-6:
+        raise ValueError(
+            f"{owner} expects data in data_range [{lo}, {hi}]; got values from "
+            f"{x.min()} to {x.max()}. Rescale it or set data_range."
+        )

@@ -18,9 +18,11 @@ from mp_keras.diffusion import (
     ddpm_step,
     guided_noise,
 )
+from mp_keras.diffusion.space import to_data_space, to_process_space
 from mp_keras.engine import CompiledCache, Phase, PhasedModel
 from mp_keras.models._checks import (
     check_count,
+    check_data_range,
     check_labels,
     check_no_targets,
     check_shape,
@@ -231,18 +233,11 @@ class DDPM(VariationalBound, DensityModel, PhasedModel):
 
     def encode_data(self, x: Any) -> Any:
         """Data to the space of the process: [lo, hi] -> [-1, 1] (identity without a range)."""
-        x = ops.convert_to_tensor(x, dtype=self.compute_dtype)
-        if self.data_range is None:
-            return x
-        lo, hi = self.data_range
-        return 2.0 * (x - lo) / (hi - lo) - 1.0
+        return to_process_space(x, self.data_range, self.compute_dtype)
 
     def decode_data(self, z: Any) -> Any:
         """The inverse of `encode_data`, clipped to the data range."""
-        if self.data_range is None:
-            return z
-        lo, hi = self.data_range
-        return ops.clip(lo + (z + 1.0) * 0.5 * (hi - lo), lo, hi)
+        return to_data_space(z, self.data_range)
 
     def embed_condition(self, labels: Any) -> Any:
         """Labels `(batch,)` (index `num_classes` is the null label) -> `(batch,
@@ -563,14 +558,7 @@ class DDPM(VariationalBound, DensityModel, PhasedModel):
         owner = type(self).__name__
         check_shape(owner, x, self.data_shape)
         check_values(owner, x)
-        if self.data_range is not None and np.size(x):
-            lo, hi = self.data_range
-            x = np.asarray(x)
-            if x.min() < lo - 1e-6 or x.max() > hi + 1e-6:
-                raise ValueError(
-                    f"{owner} expects data in data_range [{lo}, {hi}]; got values from "
-                    f"{x.min()} to {x.max()}. Rescale it or set data_range."
-                )
+        check_data_range(owner, x, self.data_range)
 
     def validate_inputs(self, x: np.ndarray) -> None:
         if not isinstance(x, (list, tuple)):

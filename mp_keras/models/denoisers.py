@@ -21,7 +21,8 @@ import keras
 from mp_keras.layers.time_embedding import SinusoidalTimeEmbedding
 
 
-def _positive_ints(owner: str, name: str, values: Sequence[int]) -> tuple[int, ...]:
+def positive_ints(owner: str, name: str, values: Sequence[int]) -> tuple[int, ...]:
+    """`values` as a tuple of ints; `ValueError` unless non-empty and all positive."""
     values = tuple(values)
     if not values or any(isinstance(v, bool) or int(v) != v or v < 1 for v in values):
         raise ValueError(
@@ -111,7 +112,7 @@ class MLPDenoiser(_Denoiser):
         owner = type(self).__name__
         if isinstance(data_dim, bool) or int(data_dim) != data_dim or data_dim < 1:
             raise ValueError(f"{owner}: data_dim must be a positive int, got {data_dim!r}.")
-        hidden = _positive_ints(owner, "hidden_units", hidden_units)
+        hidden = positive_ints(owner, "hidden_units", hidden_units)
         _check_dims(owner, time_dim, condition_dim)
 
         # === Functional Model ===
@@ -228,12 +229,12 @@ class UNetDenoiser(_Denoiser):
         **kwargs: Any,
     ) -> None:
         owner = type(self).__name__
-        shape = _positive_ints(owner, "input_shape", input_shape)
+        shape = positive_ints(owner, "input_shape", input_shape)
         if len(shape) != 3:
             raise ValueError(
                 f"{owner}: input_shape must be (height, width, channels), got {shape}."
             )
-        widths = _positive_ints(owner, "filters", filters)
+        widths = positive_ints(owner, "filters", filters)
         _check_dims(owner, time_dim, condition_dim)
         if isinstance(groups, bool) or int(groups) != groups or groups < 1:
             raise ValueError(f"{owner}: groups must be a positive int, got {groups!r}.")

@@ -11,9 +11,17 @@ import numpy as np
 from keras import ops
 
 from mp_keras.diffusion import NoiseSchedule
+from mp_keras.diffusion.space import to_process_space
 from mp_keras.engine import CompiledCache, Phase, PhasedModel, gradients
 from mp_keras.layers.time_embedding import SinusoidalTimeEmbedding
-from mp_keras.models._checks import check_count, check_labels, check_shape, check_values
+from mp_keras.models._checks import (
+    check_count,
+    check_data_range,
+    check_labels,
+    check_shape,
+    check_values,
+)
+from mp_keras.models.denoisers import positive_ints
 
 
 @keras.saving.register_keras_serializable(package="mp_keras")
@@ -96,8 +104,8 @@ class NoisyClassifier(PhasedModel):
         num_classes = check_count(owner, "num_classes", num_classes)
         if num_classes < 2:
             raise ValueError(f"{owner}: num_classes must be >= 2, got {num_classes}.")
-        hidden = _positive_ints(owner, "hidden_units", hidden_units)
-        widths = _positive_ints(owner, "filters", filters)
+        hidden = positive_ints(owner, "hidden_units", hidden_units)
+        widths = positive_ints(owner, "filters", filters)
         if isinstance(time_dim, bool) or int(time_dim) != time_dim or time_dim < 2 or time_dim % 2:
             raise ValueError(f"{owner}: time_dim must be an even int >= 2, got {time_dim!r}.")
         if data_range is not None:
@@ -137,11 +145,7 @@ class NoisyClassifier(PhasedModel):
 
     def encode_data(self, x: Any) -> Any:
         """Data to the space of the process: [lo, hi] -> [-1, 1] (identity without a range)."""
-        x = ops.convert_to_tensor(x, dtype=self.compute_dtype)
-        if self.data_range is None:
-            return x
-        lo, hi = self.data_range
-        return 2.0 * (x - lo) / (hi - lo) - 1.0
+        return to_process_space(x, self.data_range, self.compute_dtype)
 
     # === The classifier ===
 
@@ -312,14 +316,7 @@ class NoisyClassifier(PhasedModel):
         owner = type(self).__name__
         check_shape(owner, x, self.data_shape)
         check_values(owner, x)
-        if self.data_range is not None and np.size(x):
-            lo, hi = self.data_range
-            x = np.asarray(x)
-            if x.min() < lo - 1e-6 or x.max() > hi + 1e-6:
-                raise ValueError(
-                    f"{owner} expects data in data_range [{lo}, {hi}]; got values from "
-                    f"{x.min()} to {x.max()}. Rescale it or set data_range."
-                )
+        check_data_range(owner, x, self.data_range)
 
     def validate_inputs(self, x: np.ndarray) -> None:
         if not isinstance(x, (list, tuple)):
@@ -409,15 +406,6 @@ def check_guidance_pair(ddpm: Any, classifier: NoisyClassifier) -> None:
 
 
 # === Networks ===
-
-
-def _positive_ints(owner: str, name: str, values: Sequence[int]) -> tuple[int, ...]:
-    values = tuple(values)
-    if not values or any(isinstance(v, bool) or int(v) != v or v < 1 for v in values):
-        raise ValueError(
-            f"{owner}: {name} must be a non-empty tuple of positive ints, got {values!r}."
-        )
-    return tuple(int(v) for v in values)
 
 
 def _label_log_prob(logits: Any, labels: np.ndarray) -> Any:
