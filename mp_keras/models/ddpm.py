@@ -35,6 +35,7 @@ from mp_keras.models.density import LN2, DensityModel
 NETWORKS = ("auto", "mlp", "unet")
 SAMPLERS = ("ddpm", "ddim")
 EVALUATION_TIMESTEPS = 50  # random steps of the denoising sum that `mp-keras evaluate` uses
+EVALUATION_EXAMPLES = 256  # ... on this many examples of the split
 
 
 @keras.saving.register_keras_serializable(package="mp_keras")
@@ -476,10 +477,15 @@ class DDPM(VariationalBound, DensityModel, PhasedModel):
         y: Any = None,
         batch_size: int = 256,
         num_timesteps: int = EVALUATION_TIMESTEPS,
+        max_examples: int | None = EVALUATION_EXAMPLES,
     ) -> dict[str, float]:
         """`nll_bound` and `bits_per_dim_bound` (upper bounds: the variational bound with
-        `num_timesteps` random steps of the denoising sum)."""
+        `num_timesteps` random steps of the denoising sum), on the first `max_examples`
+        examples (each costs `num_timesteps` network calls; None: all)."""
         kwargs: dict[str, Any] = {"num_timesteps": num_timesteps}
+        if max_examples is not None:
+            x = x[:max_examples]
+            y = None if y is None else y[:max_examples]
         if self.is_conditional and y is not None:
             kwargs["labels"] = np.asarray(y)
         bound = self.nll(x, batch_size, **kwargs)
