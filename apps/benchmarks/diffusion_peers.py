@@ -25,14 +25,19 @@ it this script says so and exits.
 Usage (from the repository root):
 
     KERAS_BACKEND=jax .venv/bin/python apps/benchmarks/diffusion_peers.py
-        [--parts schedules,training] [--backends tensorflow,jax,torch] [--steps 200]
+        [--parts schedules,training] [--backends tensorflow,jax,torch] [--steps 30]
         [--torch-threads 1] [--no-docs]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import platform
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -133,12 +138,120 @@ def schedules_table(seed: int = 0) -> str:
     return "\n".join(rows)
 
 
+IMAGE, FILTERS, BATCH = (28, 28, 1), (32, 64), 64
+
+
+def ours_rate(steps: int, warmup: int) -> dict:
+    """Training steps/s of `DDPM.fit` (U-Net denoiser) on the current backend."""
+    import keras
+
+    from mp_keras.models import DDPM
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.random(((steps + warmup) * BATCH, *IMAGE)).astype("float32")
+    model = DDPM(input_shape=IMAGE, network="unet", filters=FILTERS, time_dim=64, seed=0)
+    model.compile()
+    model.fit(x[: warmup * BATCH], epochs=1, batch_size=BATCH, verbose=0)  # compile
+    start = time.perf_counter()
+    model.fit(x[warmup * BATCH :], epochs=1, batch_size=BATCH, shuffle=False, verbose=0)
+    return {"rate": steps / (time.perf_counter() - start), "params": model.network.count_params()}
+
+
+def diffusers_rate(steps: int, warmup: int, threads: int) -> dict:
+    """Training steps/s of diffusers' `UNet2DModel` of the same widths, plain PyTorch."""
+    import torch
+    from diffusers import DDPMScheduler, UNet2DModel
+
+    torch.manual_seed(0)
+    torch.set_num_threads(threads)
+    net = UNet2DModel(
+        sample_size=IMAGE[0],
+        in_channels=IMAGE[2],
+        out_channels=IMAGE[2],
+        layers_per_block=1,
+        block_out_channels=FILTERS,
+        down_block_types=("DownBlock2D",) * len(FILTERS),
+        up_block_types=("UpBlock2D",) * len(FILTERS),
+        norm_num_groups=8,
+    )
+    scheduler = DDPMScheduler(num_train_timesteps=TIMESTEPS, beta_schedule="squaredcos_cap_v2")
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+    x0 = torch.rand((steps + warmup) * BATCH, IMAGE[2], *IMAGE[:2]) * 2 - 1
+
+    def step(i: int) -> None:
+        batch = x0[i * BATCH : (i + 1) * BATCH]
+        noise = torch.randn_like(batch)
+        t = torch.randint(0, TIMESTEPS, (BATCH,))
+        loss = torch.nn.functional.mse_loss(
+            net(scheduler.add_noise(batch, noise, t), t).sample, noise
+        )
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    for i in range(warmup):
+        step(i)
+    start = time.perf_counter()
+    for i in range(warmup, warmup + steps):
+        step(i)
+    params = sum(p.numel() for p in net.parameters())
+    return {"rate": steps / (time.perf_counter() - start), "params": params}
+
+
+def run_worker(backend: str, call: str, threads: int) -> dict:
+    env = dict(
+        os.environ,
+        KERAS_BACKEND=backend,
+        OMP_NUM_THREADS=str(threads),
+        PYTHONPATH=os.pathsep.join([str(REPO), str(Path(__file__).parent)]),
+    )
+    code = f"import json, diffusion_peers as d; print('RESULT', json.dumps(d.{call}))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    return json.loads(out.split("RESULT", 1)[1])
+
+
+def training_table(args: argparse.Namespace) -> str:
+    """Steps/s of our DDPM per backend and of diffusers' UNet2DModel loop, one run."""
+    peer = run_worker(
+        "torch", f"diffusers_rate({args.steps}, {args.warmup}, {args.torch_threads})", 1
+    )
+    lines = [
+        f"One Algorithm 2 step on a batch of {BATCH} images of {IMAGE[0]}x{IMAGE[1]}, U-Nets of "
+        f"widths {FILTERS}, Adam, {args.steps} timed steps after {args.warmup} warm-up steps; "
+        f"{platform.machine()} with {os.cpu_count()} cores, PyTorch runs with "
+        f"{args.torch_threads} thread(s).",
+        "",
+        "| trainer | network weights | steps/s | ratio to diffusers' loop |",
+        "|---|---|---|---|",
+        f"| diffusers `UNet2DModel`, plain PyTorch loop | {peer['params']:,} | "
+        f"{peer['rate']:.2f} | 1.00 |",
+    ]
+    for backend in args.backends.split(","):
+        threads = args.torch_threads if backend == "torch" else os.cpu_count()
+        ours = run_worker(backend, f"ours_rate({args.steps}, {args.warmup})", threads)
+        print(f"{backend}: {ours['rate']:.2f} steps/s", flush=True)
+        lines.append(
+            f"| ours, `DDPM.fit` on {backend} | {ours['params']:,} | {ours['rate']:.2f} | "
+            f"{ours['rate'] / peer['rate']:.2f} |"
+        )
+    lines += [
+        "",
+        "`python apps/benchmarks/diffusion_peers.py --parts training"
+        f" --steps {args.steps}`. The networks have the same widths and levels but are not "
+        "identical (diffusers' blocks differ in detail), so the weights are listed.",
+    ]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--parts", default="schedules,training")
     parser.add_argument("--backends", default="tensorflow,jax,torch")
-    parser.add_argument("--steps", type=int, default=200)
-    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--torch-threads", type=int, default=1)
     parser.add_argument("--no-docs", action="store_true")
     args = parser.parse_args(argv)
@@ -158,8 +271,6 @@ def main(argv: list[str] | None = None) -> int:
             command = "python apps/benchmarks/diffusion_peers.py --parts schedules"
             write_section(DOCS, "diffusion-peers", "schedules", f"{table}\n\n`{command}`")
     if "training" in parts:
-        from _diffusion_training import training_table  # written when the DDPM landed
-
         table = training_table(args)
         print(table)
         if not args.no_docs:
