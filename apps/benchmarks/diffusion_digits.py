@@ -129,7 +129,7 @@ def training_part(args: argparse.Namespace) -> str:
     train, test = data.load("digits", "train"), data.load("digits", "test")
     classifier = train_feature_classifier(train.x, train.y, epochs=20, seed=args.seed)
     extractor = ClassifierFeatures(classifier)
-    floor = sample_quality(_Real(train.x), test.x, extractor, num_samples=args.num, seed=0)
+    floor = sample_quality(_Fixed(train.x), test.x, extractor, num_samples=args.num, seed=0)
     lines = [
         f"DDPM U-Net (32, 64), T = 1000, trained {args.minutes:g} min per schedule on "
         f"{keras.backend.backend()} ({platform.machine()}, {os.cpu_count()} cores); "
@@ -151,12 +151,10 @@ def training_part(args: argparse.Namespace) -> str:
         if kind == "cosine":
             samplers += [(f"DDIM ({n} steps)", {"sampler": "ddim", "steps": n}) for n in DDIM_STEPS]
         for name, options in samplers:
-            start = time.perf_counter()
             model.sample(8, seed=args.seed + 1, **options)  # compile
             timed = time.perf_counter()
             samples = model.sample(args.num, seed=args.seed, **options)
             per_sample = (time.perf_counter() - timed) / args.num
-            del start
             q = sample_quality(_Fixed(samples), test.x, extractor, num_samples=args.num)
             lines.append(
                 f"| {kind} | {epochs} | {name} | {q['fid']:.2f} | {q['kid']:.4f} | "
@@ -210,17 +208,14 @@ def _reverse_chain(model, keep, seed):
 
 
 class _Fixed:
-    """Already drawn samples, served to `sample_quality` as a model's `sample`."""
+    """Already drawn samples (or real images: the distances' floor), served to
+    `sample_quality` as a model's `sample`."""
 
     def __init__(self, samples):
         self.samples = samples
 
     def sample(self, num, seed=None):
         return self.samples[:num]
-
-
-class _Real(_Fixed):
-    """Real images as 'samples': the floor of the distances."""
 
 
 def main(argv: list[str] | None = None) -> int:

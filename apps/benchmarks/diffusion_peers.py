@@ -240,8 +240,9 @@ def training_table(args: argparse.Namespace) -> str:
     lines += [
         "",
         "`python apps/benchmarks/diffusion_peers.py --parts training"
-        f" --steps {args.steps}`. The networks have the same widths and levels but are not "
-        "identical (diffusers' blocks differ in detail), so the weights are listed.",
+        f" --steps {args.steps} --warmup {args.warmup}`. The networks have the same widths and "
+        "levels but are not identical (diffusers' blocks differ in detail), so the weights "
+        "are listed.",
     ]
     return "\n".join(lines)
 
