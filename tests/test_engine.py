@@ -133,6 +133,24 @@ def test_an_ema_optimizer_can_fit_again_and_evaluate():
     assert 0.0 < after_first < float(to_numpy(model.a)) < 1.0
 
 
+@pytest.mark.skipif(keras.backend.backend() == "torch", reason="PyTorch runs steps eagerly")
+def test_the_training_step_is_traced_once():
+    # Python in a loss runs only while a step is traced. On TensorFlow, an optimizer
+    # built inside the first trace (Keras' default without a distribution strategy)
+    # made `tf.function` trace the step twice; the engine builds it before `fit`.
+    traces = []
+
+    class Counted(TwoPhaseToy):
+        def _b_loss(self, x, y, training):
+            traces.append(1)
+            return super()._b_loss(x, y, training)
+
+    model = Counted(repeat=1)
+    model.compile(optimizer={"A": "adam", "B": keras.optimizers.SGD(0.1, use_ema=True)})
+    model.fit(X, epochs=2, batch_size=4, verbose=0)
+    assert len(traces) == 1
+
+
 def test_logs_and_evaluate():
     model = TwoPhaseToy(repeat=1)
     _compile(model)
