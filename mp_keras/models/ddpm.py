@@ -206,7 +206,9 @@ class DDPM(VariationalBound, DensityModel, PhasedModel):
         self.schedule = NoiseSchedule(schedule, timesteps)
 
         # === Layers ===
-        condition_size = self.condition_dim if self.num_classes is not None else 0
+        # The network takes a condition whenever the model is conditional: a label's
+        # embedding here, or a subclass's own condition (TextDiffusion: CLIP's text).
+        condition_size = self.condition_dim if self.is_conditional else 0
         if kind == "mlp":
             self.network = MLPDenoiser(
                 data_shape[0], self.hidden_units, self.time_dim, condition_size, name="network"

@@ -114,8 +114,6 @@ class TextDiffusion(DDPM):
                 )
         if input_shape is None:
             input_shape = clip.image_shape
-        # num_classes=1 only makes the DDPM build a network that takes a condition of
-        # embed_dim; its label table is dropped below (the condition is CLIP's).
         super().__init__(
             input_shape=input_shape,
             network=network,
@@ -126,7 +124,6 @@ class TextDiffusion(DDPM):
             schedule=schedule,
             timesteps=timesteps,
             variance=variance,
-            num_classes=1,
             condition_dropout=condition_dropout,
             condition_dim=int(clip.embed_dim),
             data_range=data_range,
@@ -136,9 +133,6 @@ class TextDiffusion(DDPM):
             seed=seed,
             **kwargs,
         )
-        self._tracker.untrack(self.label_embedding)
-        self.label_embedding = None
-        self.num_classes = None
 
         # === The frozen text encoder ===
         freeze(clip)
