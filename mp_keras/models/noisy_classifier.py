@@ -13,7 +13,6 @@ from keras import ops
 from mp_keras.diffusion import NoiseSchedule
 from mp_keras.diffusion.space import to_process_space
 from mp_keras.engine import CompiledCache, Phase, PhasedModel, gradients
-from mp_keras.layers.time_embedding import SinusoidalTimeEmbedding
 from mp_keras.models._checks import (
     check_count,
     check_data_range,
@@ -21,6 +20,7 @@ from mp_keras.models._checks import (
     check_shape,
     check_values,
 )
+from mp_keras.models._noisy_networks import cnn_network, mlp_network
 from mp_keras.models.denoisers import positive_ints
 
 
@@ -133,9 +133,9 @@ class NoisyClassifier(PhasedModel):
 
         # === Layers ===
         if len(data_shape) == 1:
-            self.network = _mlp_network(data_shape, num_classes, hidden, self.time_dim)
+            self.network = mlp_network(data_shape, num_classes, hidden, self.time_dim)
         else:
-            self.network = _cnn_network(data_shape, num_classes, widths, self.time_dim)
+            self.network = cnn_network(data_shape, num_classes, widths, self.time_dim)
         self.seed_generator = keras.random.SeedGenerator(seed)
         self._compiled = CompiledCache()
         self.track("accuracy")
@@ -405,7 +405,7 @@ def check_guidance_pair(ddpm: Any, classifier: NoisyClassifier) -> None:
         )
 
 
-# === Networks ===
+# === Helpers ===
 
 
 def _label_log_prob(logits: Any, labels: np.ndarray) -> Any:
@@ -413,44 +413,3 @@ def _label_log_prob(logits: Any, labels: np.ndarray) -> Any:
     log_probs = ops.log_softmax(logits, axis=-1)
     mask = ops.one_hot(ops.convert_to_tensor(labels, dtype="int32"), logits.shape[-1])
     return ops.sum(ops.cast(mask, log_probs.dtype) * log_probs, axis=-1)
-
-
-def _time_embedding(t: Any, time_dim: int, width: int, name: str) -> Any:
-    e = SinusoidalTimeEmbedding(time_dim, name="time_sinusoidal")(t)
-    e = keras.layers.Dense(width, activation="silu", name="time_dense0")(e)
-    return keras.layers.Dense(width, name=name)(e)  # (batch, width)
-
-
-def _mlp_network(
-    shape: tuple[int, ...], classes: int, hidden: tuple[int, ...], time_dim: int
-) -> keras.Model:
-    """h <- SiLU(W h + U_l e + b) for each hidden layer, then Dense(classes)."""
-    x_t, t = keras.Input(shape, name="x_t"), keras.Input((), name="t")
-    e = _time_embedding(t, time_dim, hidden[0], "time_embedding")
-    h = x_t  # (batch, d)
-    for i, units in enumerate(hidden):
-        h = keras.layers.Dense(units, name=f"dense{i}")(h)
-        h = keras.layers.Add()([h, keras.layers.Dense(units, name=f"time{i}")(e)])
-        h = keras.layers.Activation("silu")(h)
-    logits = keras.layers.Dense(classes, name="logits")(h)
-    return keras.Model([x_t, t], logits, name="network")
-
-
-def _cnn_network(
-    shape: tuple[int, ...], classes: int, filters: tuple[int, ...], time_dim: int
-) -> keras.Model:
-    """Per level: conv 3x3 + the step embedding per channel, SiLU, conv 3x3, SiLU, then
-    2x2 average pooling (not after the last level); global average pooling, Dense."""
-    x_t, t = keras.Input(shape, name="x_t"), keras.Input((), name="t")
-    e = _time_embedding(t, time_dim, filters[0], "time_embedding")
-    h = x_t  # (batch, height, width, channels)
-    for i, width in enumerate(filters):
-        h = keras.layers.Conv2D(width, 3, padding="same", name=f"conv{i}a")(h)
-        bias = keras.layers.Reshape((1, 1, width))(keras.layers.Dense(width, name=f"time{i}")(e))
-        h = keras.layers.Activation("silu")(keras.layers.Add()([h, bias]))
-        h = keras.layers.Conv2D(width, 3, padding="same", activation="silu", name=f"conv{i}b")(h)
-        if i < len(filters) - 1 and min(h.shape[1], h.shape[2]) >= 2:
-            h = keras.layers.AveragePooling2D(2, name=f"pool{i}")(h)
-    h = keras.layers.GlobalAveragePooling2D()(h)  # (batch, filters[-1])
-    logits = keras.layers.Dense(classes, name="logits")(h)
-    return keras.Model([x_t, t], logits, name="network")
