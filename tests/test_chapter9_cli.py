@@ -16,7 +16,7 @@ from mp_keras import data, registry, training
 from mp_keras.cli import main
 from mp_keras.export import export_model
 from mp_keras.models import MLPDenoiser, UNetDenoiser
-from tests.harness import REPO, export_test_on
+from tests.harness import REPO, export_test_on, randomize_weights
 
 CHAPTER_9 = ("ddpm", "clip", "text_diffusion", "latent_diffusion")
 TINY_DDPM = dict(filters=[4, 4], time_dim=8, groups=4, timesteps=10)
@@ -76,14 +76,8 @@ def test_train_sample_and_evaluate_a_class_conditional_ddpm(tmp_path, monkeypatc
     args = ["sample", model_file, "--num", "4", "--out", str(png), "--label", "3"]
     assert main([*args, "--sampler", "ddim", "--steps", "5", "--guidance", "2"]) == 0
     assert png.is_file()
-    drawn = training.sample(model_file, png, num=3, seed=1, label=7, sampler="ddim", steps=4)
-    again = training.sample(model_file, png, num=3, seed=1, label=7, sampler="ddim", steps=4)
-    np.testing.assert_array_equal(drawn, again)
-    assert drawn.shape == (3, 8, 8, 1) and 0.0 <= drawn.min() and drawn.max() <= 1.0
     with pytest.raises(ValueError, match="does not take --prompt"):
         training.sample(model_file, png, num=2, prompt="a red circle")
-    with pytest.raises(ValueError, match="steps"):
-        training.sample(model_file, png, num=2, label=1, steps=5)  # DDPM runs all T steps
 
     capsys.readouterr()  # what `sample` printed
     cache = tmp_path / "features.keras"
@@ -106,12 +100,11 @@ def test_tflite_app_loops_the_exported_step_like_the_keras_sampler(tmp_path):
     from mp_keras.models import DDPM
 
     model = DDPM(input_shape=(8, 8, 1), num_classes=3, num_levels=17, seed=0, **TINY_DDPM)
-    model.compile()
-    x = data.load("digits", "train", num_examples=64)
-    model.fit(x.x, x.y % 3, epochs=1, batch_size=32, verbose=0)
+    randomize_weights(model, scale=0.3)  # a trained network's output is not zero either
     model.save(tmp_path / "ddpm.keras")
     manifest = export_model(tmp_path / "ddpm.keras", tmp_path / "export")
-    assert manifest["metadata"]["timesteps"] == 10
+    assert manifest["passed"]  # SavedModel and TFLite parity of `denoise_step`
+    assert manifest["metadata"]["timesteps"] == 10 and manifest["metadata"]["num_classes"] == 3
     app = _tflite_app()
     draws, samples = app.draw(tmp_path / "export" / "model.tflite", 4, 3, label=2, guidance=1.5)
     assert draws.shape == (11, 4, 8, 8, 1)

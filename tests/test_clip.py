@@ -84,7 +84,7 @@ def test_loss_is_minimal_on_matched_pairs():
 
 def test_embeddings_are_unit_vectors_and_pads_are_masked(pairs):
     x, tokens, _ = pairs
-    model = small()
+    model = tiny()
     randomize_weights(model, scale=0.3)
     image, text = to_numpy(model.encode_image(x[:5])), to_numpy(model.encode_text(tokens[:5]))
     np.testing.assert_allclose(np.linalg.norm(image, axis=1), 1.0, rtol=1e-5)
@@ -103,7 +103,7 @@ def test_embeddings_are_unit_vectors_and_pads_are_masked(pairs):
 
 
 def test_logit_scale_starts_at_the_papers_value_and_is_clipped():
-    model = small()
+    model = tiny()
     assert float(to_numpy(model.logit_scale)) == pytest.approx(1 / 0.07, rel=1e-5)
     model.log_logit_scale.assign(math.log(1000.0))
     assert float(to_numpy(model.logit_scale)) == pytest.approx(100.0)
@@ -148,7 +148,7 @@ def test_longer_fit_learns_shapes():
 
 def test_input_checks(pairs):
     x, tokens, _ = pairs
-    model = small()
+    model = tiny()
     model.compile()
     with pytest.raises(ValueError, match="outside the captions vocabulary"):
         model.zero_shot_classify(x, captions.tokenize(["a circle", "a hexagon"]))

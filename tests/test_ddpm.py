@@ -12,10 +12,8 @@ from scipy.special import ndtr
 
 from mp_keras import data
 from mp_keras.diffusion import ddpm_sample
-from mp_keras.export import export_model
 from mp_keras.models.ddpm import DDPM
 from tests.harness import (
-    export_test_on,
     randomize_weights,
     run_standard_checks,
     to_numpy,
@@ -316,15 +314,3 @@ def test_bad_inputs_raise_value_error(ring):
     for run, message in cases:
         with pytest.raises(ValueError, match=message):
             run()
-
-
-@export_test_on()
-def test_export_denoise_step_passes_tflite_parity(tmp_path):
-    model = small(num_classes=3)
-    randomize_weights(model, scale=0.3)
-    model.save(tmp_path / "ddpm.keras")
-    manifest = export_model(
-        tmp_path / "ddpm.keras", tmp_path / "export", imports=["mp_keras.models.ddpm"]
-    )
-    assert manifest["passed"]
-    assert manifest["metadata"]["timesteps"] == 10 and manifest["metadata"]["num_classes"] == 3
