@@ -22,6 +22,17 @@ CHAPTER_9 = ("ddpm", "clip", "text_diffusion", "latent_diffusion")
 TINY_DDPM = dict(filters=[4, 4], time_dim=8, groups=4, timesteps=10)
 
 
+# Command-line plumbing is the same Keras code on every backend. These tests run on PyTorch
+# alone, whose CI stream has time to spare: each DDPM also trains, samples and exports on
+# TensorFlow and JAX in its own tests (test_ddpm, and the app test below on TensorFlow).
+only_on_torch = pytest.mark.skipif(
+    keras.backend.backend() != "torch",
+    reason="command-line plumbing, the same on every backend; runs on PyTorch, whose CI "
+    "stream is the shortest",
+)
+
+
+@only_on_torch
 def test_recipes_are_registered_and_build_the_right_models():
     assert set(CHAPTER_9) <= set(registry.RECIPES)
     digits = data.load("digits", "test", num_examples=4).info
@@ -55,11 +66,7 @@ def _tiny(recipe: registry.Recipe, **overrides) -> registry.Recipe:
     return dataclasses.replace(recipe, build=tiny, epochs=1, batch_size=256)
 
 
-@pytest.mark.skipif(
-    keras.backend.backend() == "jax",
-    reason="command-line plumbing, the same on every backend; the DDPM trains on JAX in "
-    "its own tests, and JAX's test stream is CI's longest",
-)
+@only_on_torch
 def test_train_sample_and_evaluate_a_class_conditional_ddpm(tmp_path, monkeypatch, capsys):
     recipe = registry.get_recipe("ddpm")
     tiny = dataclasses.replace(
