@@ -58,10 +58,12 @@ def test_notes_example_by_hand():
     assert to_numpy(indices)[0, ..., 0].tolist() == [[4, 6], [12, 15]]
 
 
-def test_ties_go_to_the_first_maximum():
+def test_ties_go_to_the_first_maximum_and_so_does_the_gradient():
     x = np.ones((1, 2, 2, 1), "float32")
     _, indices = MaxPooling2DWithIndices(2)(x)
     assert to_numpy(indices).ravel().tolist() == [0]
+    _, (grad,) = value_and_gradients(lambda v: keras.ops.sum(MaxPooling2DWithIndices(2)(v)[0]), [x])
+    assert to_numpy(grad).ravel().tolist() == [1.0, 0.0, 0.0, 0.0]
 
 
 @pytest.mark.parametrize(

@@ -133,10 +133,11 @@ class MaxPooling2DWithIndices(keras.layers.Layer):
 
     The indices are flat positions within each channel's input plane,
     `row * width + col` (PyTorch's `return_indices` convention), int32, one per output
-    value. Ties go to the first maximum in row-major order (the gradient of tied maxima
-    is shared among them, as `keras.ops.max` shares it). Only non-overlapping windows
-    (`strides == pool_size`, "valid" padding) on channels-last inputs whose height and
-    width are divisible by the pool size are supported.
+    value. Ties go to the first maximum in row-major order, and so does the gradient: the
+    values are read at the recorded positions, so their gradient flows exactly where the
+    indices point (as PyTorch's `max_pool2d(..., return_indices=True)`). Only
+    non-overlapping windows (`strides == pool_size`, "valid" padding) on channels-last
+    inputs whose height and width are divisible by the pool size are supported.
 
     Args:
         pool_size: int or pair of ints. Window size `(ph, pw)`, also the stride.
@@ -165,12 +166,17 @@ class MaxPooling2DWithIndices(keras.layers.Layer):
     def call(self, inputs: Any) -> tuple[Any, Any]:
         _, height, width, _ = inputs.shape
         windows = image_to_windows(inputs, self.pool_size)  # (batch, h, w, channels, ph * pw)
-        values = ops.max(windows, axis=-1)
         # The first slot (row-major) holding the maximum. An arg-max over an int mask, as
         # Keras' float arg-max on TensorFlow tests the sign bit with an op that TFLite
         # lacks.
-        is_max = ops.cast(ops.equal(windows, values[..., None]), "int32")
-        slot = ops.argmax(is_max, axis=-1)
+        is_max = ops.equal(windows, ops.max(windows, axis=-1, keepdims=True))
+        slot = ops.cast(ops.argmax(ops.cast(is_max, "int32"), axis=-1), "int32")
+        # The values are the entries at that slot, so the gradient goes exactly where the
+        # index points, and never through the gradient of `max`: JAX's divides by how many
+        # entries equal the maximum, which is 0 (and the gradient 0/0) when XLA recomputes
+        # the window in another fusion with other roundings.
+        values = ops.take_along_axis(windows, ops.stop_gradient(slot)[..., None], axis=-1)
+        values = ops.squeeze(values, axis=-1)
         origins, offsets = window_positions((height, width), self.pool_size)
         # The slot's offset from the window's corner comes from a table: no integer
         # division or remainder, which TFLite may lower to ops outside its builtins.
