@@ -105,3 +105,4 @@ def test_cost_benchmark_runs():
     assert set(result) == {"recursion"} and set(result["recursion"]) == {2, 4}
     assert min(result["recursion"].values()) > 0
     assert "ratio" in module.report(result)
+    assert module.train_step_seconds(hidden_units=4, batch_size=2, steps=1) > 0

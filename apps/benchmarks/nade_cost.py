@@ -5,13 +5,17 @@ batch of random binary vectors for each n, with d hidden units, and prints the s
 batch and the ratio to the previous n. Linear cost means a ratio close to the ratio of
 the sizes (4 for the default 64, 256, 1024); the definition, computing every h_i afresh
 (`naive_conditional_logits`, with `--naive`), grows like n^2. Timings are the best of
-`--repeats` runs after one warm-up call (which compiles).
+`--repeats` runs after one warm-up call (which compiles). With `--train`, it times a
+training step instead: `model.fit` for one epoch of `--steps` batches of 28x28 random
+binary images (after a warm-up epoch), the cost of one binarized-MNIST step.
 
 Usage (from the repository root):
 
     .venv/bin/python apps/benchmarks/nade_cost.py [--backend tensorflow|jax|torch]
         [--sizes 64,256,1024] [--hidden-units 500] [--batch-size 32] [--repeats 5]
         [--naive]
+    .venv/bin/python apps/benchmarks/nade_cost.py --train [--hidden-units 500]
+        [--batch-size 100] [--steps 10]
 """
 
 from __future__ import annotations
@@ -65,6 +69,22 @@ def measure(
     return result
 
 
+def train_step_seconds(hidden_units: int = 500, batch_size: int = 100, steps: int = 10) -> float:
+    """Seconds per `model.fit` step of a 28x28 NADE (Adam), after a warm-up epoch."""
+    import numpy as np
+
+    from mp_keras.models.nade import NADE
+
+    rng = np.random.default_rng(0)
+    x = (rng.random((batch_size * steps, 28, 28, 1)) < 0.5).astype("float32")
+    model = NADE(input_shape=(28, 28, 1), hidden_units=hidden_units, seed=0)
+    model.compile(optimizer="adam")
+    model.fit(x[: 2 * batch_size], epochs=1, batch_size=batch_size, verbose=0)  # compiles
+    start = time.perf_counter()
+    model.fit(x, epochs=1, batch_size=batch_size, verbose=0)
+    return (time.perf_counter() - start) / steps
+
+
 def report(result: dict[str, dict[int, float]]) -> str:
     """The table `main` prints: seconds per batch and ratio to the previous size."""
     lines = ["method     n      seconds   ratio"]
@@ -82,14 +102,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", default=os.environ.get("KERAS_BACKEND", "tensorflow"))
     parser.add_argument("--sizes", default="64,256,1024")
     parser.add_argument("--hidden-units", type=int, default=500)
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, help="default 32 (100 with --train)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--naive", action="store_true")
+    parser.add_argument("--train", action="store_true", help="time a 28x28 training step")
+    parser.add_argument("--steps", type=int, default=10, help="timed steps with --train")
     args = parser.parse_args(argv)
     os.environ["KERAS_BACKEND"] = args.backend  # Keras reads it once, at import
+    batch = args.batch_size or (100 if args.train else 32)
+    if args.train:
+        seconds = train_step_seconds(args.hidden_units, batch, args.steps)
+        print(
+            f"backend {args.backend}, d = {args.hidden_units}, batch {batch}: "
+            f"{seconds:.3f} s per training step"
+        )
+        return 0
     sizes = [int(size) for size in args.sizes.split(",")]
-    result = measure(sizes, args.hidden_units, args.batch_size, args.repeats, args.naive)
-    print(f"backend {args.backend}, d = {args.hidden_units}, batch {args.batch_size}")
+    result = measure(sizes, args.hidden_units, batch, args.repeats, args.naive)
+    print(f"backend {args.backend}, d = {args.hidden_units}, batch {batch}")
     print(report(result))
     return 0
 
