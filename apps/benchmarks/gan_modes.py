@@ -24,7 +24,11 @@ Usage (from the repository root; the defaults take about 10 minutes on JAX on a
 2-core machine):
 
     KERAS_BACKEND=jax .venv/bin/python apps/benchmarks/gan_modes.py
-        [--steps 1500] [--datasets ring,grid] [--seeds 0,1,2] [--no-docs]
+        [--steps 1500] [--datasets ring,grid] [--seeds 0,1,2] [--models GAN,UnrolledGAN]
+        [--schedule constant|cosine] [--discriminator-rate 2e-4] [--no-docs]
+
+Runs with other settings than the defaults write their own block (its marker names the
+settings), without figures.
 """
 
 from __future__ import annotations
@@ -64,36 +68,68 @@ def toy(name: str) -> tuple[Any, Any, float]:
     return x, data.grid_centres(), embedded.GRID_STD
 
 
-def make_model(kind: str, seed: int) -> Any:
+def make_model(
+    kind: str,
+    seed: int,
+    steps: int = 1500,
+    schedule: str = "constant",
+    discriminator_rate: float | None = None,
+) -> Any:
+    """The GAN `kind`, compiled with its optimizers.
+
+    `schedule="cosine"` decays every learning rate to 5% of its start over `steps`
+    generator steps (each optimizer steps once per generator step, n_critic times for
+    the Wasserstein critics); `discriminator_rate` replaces the GAN's and the unrolled
+    GAN's discriminator rate (1e-3).
+    """
     import keras
 
     from mp_keras import models
 
     keras.utils.set_random_seed(seed)
-    adam = lambda rate, b1=0.5, b2=0.999: keras.optimizers.Adam(rate, beta_1=b1, beta_2=b2)  # noqa: E731
+
+    def rate(start: float, updates: int) -> Any:
+        if schedule == "constant":
+            return start
+        return keras.optimizers.schedules.CosineDecay(start, updates, alpha=0.05)
+
+    def adam(start: float, b1: float = 0.5, b2: float = 0.999, updates: int = steps) -> Any:
+        return keras.optimizers.Adam(rate(start, updates), beta_1=b1, beta_2=b2)
+
+    d_rate = 1e-3 if discriminator_rate is None else discriminator_rate
     if kind == "GAN":
-        model, opt = models.GAN(seed=seed, **NETWORK), lambda: adam(1e-3)
+        model = models.GAN(seed=seed, **NETWORK)
+        d_opt, g_opt = adam(d_rate), adam(1e-3)
     elif kind == "UnrolledGAN":
         model = models.UnrolledGAN(unrolling_steps=5, seed=seed, **NETWORK)
-        opt = lambda: adam(1e-3)  # noqa: E731
+        d_opt, g_opt = adam(d_rate), adam(1e-3)
     elif kind == "WGAN":
         model = models.WGAN(seed=seed, **NETWORK)
-        opt = lambda: keras.optimizers.RMSprop(WGAN_RATE)  # noqa: E731
+        d_opt = keras.optimizers.RMSprop(rate(WGAN_RATE, 5 * steps))
+        g_opt = keras.optimizers.RMSprop(rate(WGAN_RATE, steps))
     else:
         model = models.WGANGP(seed=seed, **NETWORK)
-        opt = lambda: adam(WGANGP_RATE, 0.0, 0.9)  # noqa: E731
-    model.compile(optimizer={"discriminator": opt(), "generator": opt()})
+        d_opt = adam(WGANGP_RATE, 0.0, 0.9, updates=5 * steps)
+        g_opt = adam(WGANGP_RATE, 0.0, 0.9)
+    model.compile(optimizer={"discriminator": d_opt, "generator": g_opt})
     return model
 
 
-def train_one(kind: str, dataset: str, seed: int, steps: int) -> dict[str, Any]:
+def train_one(
+    kind: str,
+    dataset: str,
+    seed: int,
+    steps: int,
+    schedule: str = "constant",
+    discriminator_rate: float | None = None,
+) -> dict[str, Any]:
     import keras
     import numpy as np
 
     from mp_keras.metrics import mode_coverage
 
     x, centres, std = toy(dataset)
-    model = make_model(kind, seed)
+    model = make_model(kind, seed, steps, schedule, discriminator_rate)
     rng = np.random.default_rng(seed)
     chunk = max(1, steps // CHECKPOINTS)
     trace, wasserstein, done = [], [], 0
@@ -173,13 +209,20 @@ def save_figures(results: list[dict[str, Any]], datasets: list[str]) -> None:
     plt.close(fig)
 
 
-def table(results: list[dict[str, Any]], backend: str, steps: int) -> str:
+def table(
+    results: list[dict[str, Any]],
+    backend: str,
+    steps: int,
+    settings: str = "",
+    figures: bool = True,
+) -> str:
     import numpy as np
 
+    seeds = ", ".join(str(s) for s in dict.fromkeys(r["seed"] for r in results))
     lines = [
-        f"Generator steps {steps}, batch {BATCH}, {NUM_SAMPLES} samples scored; backend "
-        f"`{backend}`, {platform.machine()} with {os.cpu_count()} cores. Per seed "
-        "(0, 1, 2): modes covered / high-quality fraction / KL.",
+        f"Generator steps {steps}, batch {BATCH}, {NUM_SAMPLES} samples scored{settings}; "
+        f"backend `{backend}`, {platform.machine()} with {os.cpu_count()} cores. Per seed "
+        f"({seeds}): modes covered / high-quality fraction / KL.",
         "",
         "| dataset | model | modes covered | high quality | KL | mean s per run |",
         "|---|---|---|---|---|---|",
@@ -194,10 +237,12 @@ def table(results: list[dict[str, Any]], backend: str, steps: int) -> str:
             kl = ", ".join(f"{r['kl']:.2f}" for r in rows)
             secs = np.mean([r["seconds"] for r in rows])
             lines.append(f"| {dataset} | {kind} | {modes} | {hq} | {kl} | {secs:.0f} |")
-    lines += [
-        "",
-        f"![samples](figures/{SAMPLES_FIGURE.name}) ![training](figures/{TRAINING_FIGURE.name})",
-    ]
+    if figures:
+        lines += [
+            "",
+            f"![samples](figures/{SAMPLES_FIGURE.name}) "
+            f"![training](figures/{TRAINING_FIGURE.name})",
+        ]
     return "\n".join(lines)
 
 
@@ -209,6 +254,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--no-docs", action="store_true")
     parser.add_argument("--no-figure", action="store_true")
+    parser.add_argument(
+        "--schedule",
+        choices=("constant", "cosine"),
+        default="constant",
+        help="cosine: every learning rate decays to 5%% of its start over the steps",
+    )
+    parser.add_argument(
+        "--discriminator-rate",
+        type=float,
+        help="Adam rate of the GAN's and unrolled GAN's discriminator (default 1e-3)",
+    )
     args = parser.parse_args(argv)
     import keras
 
@@ -217,21 +273,35 @@ def main(argv: list[str] | None = None) -> int:
     for dataset in datasets:
         for seed in (int(s) for s in args.seeds.split(",")):
             for kind in args.models.split(","):
-                r = train_one(kind, dataset, seed, args.steps)
+                r = train_one(
+                    kind, dataset, seed, args.steps, args.schedule, args.discriminator_rate
+                )
                 print(
                     f"{dataset} seed {seed} {kind}: {r['modes']}/{r['num_modes']} modes, "
                     f"hq {r['high_quality']:.2f}, kl {r['kl']:.2f}, {r['seconds']:.0f} s",
                     flush=True,
                 )
                 results.append(r)
-    text = table(results, keras.backend.backend(), args.steps)
+    settings = ""
+    if args.schedule != "constant":
+        settings += f", {args.schedule} learning-rate decay"
+    if args.discriminator_rate is not None:
+        settings += f", GAN/UnrolledGAN discriminator Adam {args.discriminator_rate:g}"
+    # The default comparison has its own block (and the figures); other settings another.
+    default = (
+        args.steps == 1500
+        and args.seeds == "0,1,2"
+        and set(args.models.split(",")) == set(MODELS)
+        and not settings
+    )
+    text = table(results, keras.backend.backend(), args.steps, settings, figures=default)
     print(text)
-    if not args.no_figure and set(args.models.split(",")) == set(MODELS):
+    if not args.no_figure and default:
         save_figures(results, datasets)
     if not args.no_docs:
-        # The default comparison has its own block; a run with other settings gets another.
-        default = args.steps == 1500 and set(args.models.split(",")) == set(MODELS)
-        key = keras.backend.backend() + ("" if default else f" {args.steps} steps {args.models}")
+        key = keras.backend.backend()
+        if not default:
+            key += f" {args.steps} steps {args.models} seeds {args.seeds}{settings}"
         write_section(DOCS, "gan_modes", key, text)
     return 0
 
