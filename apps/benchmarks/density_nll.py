@@ -73,7 +73,12 @@ CONFIGS: dict[str, tuple[str, dict[str, Any], float, int, str, str]] = {
     "made_plain": ("MADE", {"hidden_units": (500,)}, 1e-3, 100, "88.40", "Germain et al. 2015"),
     "made_k": (
         "MADE",
-        {"hidden_units": (500,), "num_masks": 8, "ordering": "natural", "direct_connections": True},
+        {
+            "hidden_units": (1000,),
+            "num_masks": 8,
+            "ordering": "natural",
+            "direct_connections": True,
+        },
         1e-3,
         100,
         "88.04 (32 masks)",
