@@ -5,6 +5,8 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -68,11 +70,13 @@ class _Stuck:
         self.weights = list(weights)
 
 
-def test_training_decays_on_plateaus_and_stops_when_decays_bring_nothing():
+@pytest.mark.parametrize("later", ["worse", "tiny gains"])
+def test_training_decays_on_plateaus_and_stops_when_decays_bring_nothing(later):
     import keras
 
     training = _benchmark("_training")
-    model = _Stuck([3.0, 2.0] + [5.0] * 100)
+    tail = [5.0] * 100 if later == "worse" else [2.0 - 1e-4 * (i + 1) for i in range(100)]
+    model = _Stuck([3.0, 2.0, *tail])
     optimizer = keras.optimizers.Adam(1e-3)
     optimizer.build([])
     best, epochs, _ = training.train_for_minutes(
@@ -86,8 +90,13 @@ def test_training_decays_on_plateaus_and_stops_when_decays_bring_nothing():
         patience=2,
         decay=0.5,
         max_decays=3,
+        min_gain=0.01,
     )
-    # 2 improving epochs, then 3 plateaus of 2 epochs that each decay, then a 4th that stops
-    assert (best, epochs) == (2.0, 2 + 2 * 4)
+    # 2 improving epochs, then 3 plateaus of 2 epochs that each decay, then a 4th that
+    # stops: gains below min_gain are no progress
+    assert epochs == 2 + 2 * 4
     assert abs(float(optimizer.learning_rate) - 1e-3 * 0.5**3) < 1e-9
-    assert model.weights == [2]  # the best epoch's weights are restored
+    if later == "worse":
+        assert best == 2.0 and model.weights == [2]  # the best epoch's weights restored
+    else:  # the best weights are still the best, however small the gain
+        assert abs(best - (2.0 - 8e-4)) < 1e-12 and model.weights == [10]

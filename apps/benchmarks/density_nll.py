@@ -5,7 +5,7 @@ Each model is trained on the standard 50,000 training images of binarized MNIST
 `--data PATH`) with Adam, for a wall-clock budget of `--minutes` per model (whole epochs;
 the epoch with the best NLL on the first `--valid` validation images is kept, and after
 two epochs without improvement training resumes from it at 0.3 times the learning rate;
-four such decays in a row without improvement end training early), then its
+four such decays in a row without a gain of 0.01 nats end training early), then its
 exact NLL (nats per image) is measured on all 10,000 test images. The VAE reports its
 ELBO and the importance-weighted bound with k = 1000 (Burda et al. 2016). The CPU
 configurations are small versions of the papers' (stated in the table); the papers'
