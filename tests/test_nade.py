@@ -33,13 +33,16 @@ def test_standard_checks(tmp_path):
     assert model.count_params() == 2 * 4 * 8 + 4 + 8  # W, V shared by all steps; b, c
 
 
-def test_recursion_equals_the_definition():
-    model = NADE(input_shape=(2, 2, 1), hidden_units=8, seed=0)
+# (2, 2, 1) is one block of the blocked recursion; (5, 7, 1) is 35 dimensions, three
+# blocks of BLOCK_SIZE = 16 with the last one padded.
+@pytest.mark.parametrize("shape", [(2, 2, 1), (5, 7, 1)])
+def test_recursion_equals_the_definition(shape):
+    model = NADE(input_shape=shape, hidden_units=8, seed=0)
     randomize_weights(model, seed=3, scale=1.0)
     # Compiled, so that JAX traces each function once instead of dispatching op by op.
     fast_fn, naive_fn = compiled(model.conditional_logits), compiled(model.naive_conditional_logits)
-    real = np.random.default_rng(2).normal(size=(4, 2, 2, 1)).astype("float32")
-    for x in (binary((4, 2, 2, 1), seed=1, p=0.5), real):
+    real = np.random.default_rng(2).normal(size=(4, *shape)).astype("float32")
+    for x in (binary((4, *shape), seed=1, p=0.5), real):
         fast, naive = to_numpy(fast_fn(x)), to_numpy(naive_fn(x))
         assert fast.shape == naive.shape == x.shape
         np.testing.assert_allclose(fast, naive, atol=1e-5)
@@ -55,6 +58,11 @@ def test_autoregressive_and_normalised():
     jac = check_autoregressive(model, np.random.default_rng(1).normal(size=(1, 2, 2, 1)))
     assert (np.abs(jac[np.tril_indices(4, k=-1)]) > 0).all()  # every earlier input is seen
     check_normalises(model)
+    # Across blocks too: 35 dimensions in three blocks, every earlier input seen.
+    model = NADE(input_shape=(35,), hidden_units=8, activation="tanh")
+    randomize_weights(model)
+    jac = check_autoregressive(model, np.random.default_rng(1).normal(size=(1, 35)))
+    assert (np.abs(jac[np.tril_indices(35, k=-1)]) > 0).all()
 
 
 def test_learns_structured_data_and_samples_it():
