@@ -11,7 +11,6 @@ import numpy as np
 from keras import ops
 
 from mp_keras.diffusion import (
-    VARIANCES,
     NoiseSchedule,
     ddim_sample,
     ddpm_sample,
@@ -22,24 +21,21 @@ from mp_keras.diffusion.space import to_data_space, to_process_space
 from mp_keras.engine import CompiledCache, Phase, PhasedModel
 from mp_keras.models._checks import (
     check_count,
-    check_data_range,
-    check_labels,
-    check_no_targets,
     check_shape,
-    check_values,
 )
 from mp_keras.models._ddpm_bound import VariationalBound
+from mp_keras.models._ddpm_export import DenoiseStepExport
+from mp_keras.models._ddpm_inputs import DiffusionInputs, _is_zero, check_arguments
 from mp_keras.models.denoisers import MLPDenoiser, UNetDenoiser
 from mp_keras.models.density import LN2, DensityModel
 
-NETWORKS = ("auto", "mlp", "unet")
 SAMPLERS = ("ddpm", "ddim")
 EVALUATION_TIMESTEPS = 50  # random steps of the denoising sum that `mp-keras evaluate` uses
 EVALUATION_EXAMPLES = 256  # ... on this many examples of the split
 
 
 @keras.saving.register_keras_serializable(package="mp_keras")
-class DDPM(VariationalBound, DensityModel, PhasedModel):
+class DDPM(VariationalBound, DiffusionInputs, DenoiseStepExport, DensityModel, PhasedModel):
     """Denoising diffusion probabilistic model: a noise-prediction network and a process.
 
     Ho, Jain & Abbeel, "Denoising Diffusion Probabilistic Models", NeurIPS 2020; notes,
@@ -144,43 +140,17 @@ class DDPM(VariationalBound, DensityModel, PhasedModel):
         seed: int | None = None,
         **kwargs: Any,
     ) -> None:
-        owner = type(self).__name__
-        data_shape = tuple(int(d) for d in input_shape)
-        if not data_shape or min(data_shape) < 1:
-            raise ValueError(f"{owner}: input_shape must be positive sizes, got {input_shape!r}.")
-        if network not in NETWORKS:
-            raise ValueError(f"{owner}: network must be one of {NETWORKS}, got {network!r}.")
-        kind = ("mlp" if len(data_shape) == 1 else "unet") if network == "auto" else network
-        if (kind == "mlp") != (len(data_shape) == 1) or len(data_shape) not in (1, 3):
-            raise ValueError(
-                f"{owner}: network {kind!r} takes examples of shape "
-                f"{'(d,)' if kind == 'mlp' else '(height, width, channels)'}; got "
-                f"input_shape {data_shape}."
-            )
-        if variance not in VARIANCES:
-            raise ValueError(f"{owner}: variance must be one of {VARIANCES}, got {variance!r}.")
-        if num_classes is not None and (isinstance(num_classes, bool) or int(num_classes) < 1):
-            raise ValueError(
-                f"{owner}: num_classes must be a positive int or None, got {num_classes!r}."
-            )
-        if not 0.0 <= condition_dropout < 1.0:
-            raise ValueError(
-                f"{owner}: condition_dropout must be in [0, 1), got {condition_dropout!r}."
-            )
-        if data_range is not None:
-            data_range = (float(data_range[0]), float(data_range[1]))
-            if not data_range[0] < data_range[1]:
-                raise ValueError(
-                    f"{owner}: data_range must be (lo, hi) with lo < hi, got {data_range!r}."
-                )
-        if num_levels is not None and (isinstance(num_levels, bool) or int(num_levels) < 2):
-            raise ValueError(
-                f"{owner}: num_levels must be an int >= 2 or None, got {num_levels!r}."
-            )
-        if ema_momentum is not None and not 0.0 < ema_momentum < 1.0:
-            raise ValueError(
-                f"{owner}: ema_momentum must be in (0, 1) or None, got {ema_momentum!r}."
-            )
+        data_shape, kind, data_range = check_arguments(
+            type(self).__name__,
+            input_shape,
+            network,
+            variance,
+            num_classes,
+            condition_dropout,
+            data_range,
+            num_levels,
+            ema_momentum,
+        )
         super().__init__(**kwargs)
 
         # === Config ===
@@ -493,145 +463,6 @@ class DDPM(VariationalBound, DensityModel, PhasedModel):
         bound = self.nll(x, batch_size, **kwargs)
         return {"nll_bound": bound, "bits_per_dim_bound": bound / (self.num_dims * LN2)}
 
-    # === Checks ===
-
-    def _process_tensor(self, x: Any, what: str) -> Any:
-        check_shape(type(self).__name__, x, self.process_shape, what=what)
-        if isinstance(x, np.ndarray):
-            check_values(type(self).__name__, x)
-        return ops.convert_to_tensor(x, dtype=self.compute_dtype)
-
-    def _timesteps(self, t: Any, batch: Any) -> Any:
-        if isinstance(t, (int, np.integer, float, np.floating, list, tuple, np.ndarray)):
-            t = np.asarray(t)
-            self.schedule.check_timesteps(t)
-            t = (
-                np.broadcast_to(t.astype("int32"), (int(batch),))
-                if t.ndim == 0
-                else t.astype("int32")
-            )
-            if t.shape != (int(batch),):
-                raise ValueError(
-                    f"{type(self).__name__} expects t of shape ({int(batch)},), one step per "
-                    f"example; got {t.shape}."
-                )
-        return ops.convert_to_tensor(t, dtype="int32")
-
-    def _condition(self, labels: Any, batch: Any, guidance: Any) -> Any:
-        owner = type(self).__name__
-        if not self.is_conditional:
-            if labels is not None:
-                raise ValueError(f"{owner} is unconditional; it takes no labels.")
-            if not _is_zero(guidance):
-                raise ValueError(
-                    f"{owner} is unconditional; guidance needs a class-conditional model."
-                )
-            return None
-        if labels is None:
-            if not _is_zero(guidance):
-                raise ValueError(f"{owner}: guidance needs labels.")
-            return self.null_condition(batch)
-        if isinstance(labels, (int, np.integer, list, tuple, np.ndarray)):
-            labels = np.asarray(labels)
-            labels = np.broadcast_to(labels, (int(batch),)) if labels.ndim == 0 else labels
-            check_labels(owner, labels, self.num_classes)
-            if len(labels) != int(batch):
-                raise ValueError(
-                    f"{owner} expects {int(batch)} labels, one per example; got {len(labels)}."
-                )
-            labels = labels.reshape(-1).astype("int32")
-        return self.embed_condition(labels)
-
-    def _sampling_labels(self, num: int, labels: Any, guidance: float) -> np.ndarray | None:
-        owner = type(self).__name__
-        if not self.is_conditional:
-            self._condition(labels, num, guidance)  # raises on labels or guidance
-            return None
-        if labels is None:
-            raise ValueError(
-                f"{owner} is class-conditional ({self.num_classes} classes): pass labels, an "
-                f"int or {num} class indices."
-            )
-        labels = np.asarray(labels)
-        if labels.ndim == 0:
-            labels = np.full((num,), labels)
-        check_labels(owner, labels, self.num_classes)
-        if labels.shape[0] != num:
-            raise ValueError(
-                f"{owner} expects {num} labels, one per sample; got {labels.shape[0]}."
-            )
-        return labels.reshape(-1).astype("int32")
-
-    def validate_data(self, x: np.ndarray) -> None:
-        owner = type(self).__name__
-        check_shape(owner, x, self.data_shape)
-        check_values(owner, x)
-        check_data_range(owner, x, self.data_range)
-
-    def validate_inputs(self, x: np.ndarray) -> None:
-        if not isinstance(x, (list, tuple)):
-            self.validate_data(x)
-
-    def validate_targets(self, y: np.ndarray | None) -> None:
-        owner = type(self).__name__
-        if not self.is_conditional:
-            check_no_targets(owner, y)
-        elif y is None:
-            raise ValueError(
-                f"{owner} is class-conditional ({self.num_classes} classes) and trains on "
-                "(x, labels); got no labels."
-            )
-        else:
-            check_labels(owner, y, self.num_classes)
-
-    # === Export ===
-
-    def export_endpoints(self) -> dict[str, Any]:
-        specs = [
-            keras.InputSpec(shape=(None, *self.process_shape), dtype="float32", name="x_t"),
-            keras.InputSpec(shape=(None,), dtype="int32", name="t"),
-            keras.InputSpec(shape=(None, *self.process_shape), dtype="float32", name="noise"),
-        ]
-        if not self.is_conditional:
-            return {"denoise_step": (lambda x_t, t, noise: self.denoise_step(x_t, t, noise), specs)}
-        specs += [
-            keras.InputSpec(shape=(None,), dtype="int32", name="labels"),
-            keras.InputSpec(shape=(None,), dtype="float32", name="guidance"),
-        ]
-
-        def step(x_t: Any, t: Any, noise: Any, labels: Any, guidance: Any) -> Any:
-            return self.denoise_step(x_t, t, noise, labels, guidance)
-
-        return {"denoise_step": (step, specs)}
-
-    def export_metadata(self) -> dict[str, Any]:
-        """What an app needs to loop `denoise_step`: T, the shapes and the data mapping."""
-        return {
-            "loop": "x = N(0, I); for t in T..1: x = denoise_step(x, t, z ~ N(0, I)); "
-            "sample = lo + (x + 1) / 2 * (hi - lo) clipped to [lo, hi] (x if no data_range)",
-            "timesteps": self.schedule.timesteps,
-            "schedule": self.schedule.kind,
-            "variance": self.variance,
-            "shape": list(self.process_shape),
-            "data_range": None if self.data_range is None else list(self.data_range),
-            "num_classes": self.num_classes,
-        }
-
-    def export_samples(self, name: str, num: int, seed: int) -> list[np.ndarray]:
-        """Standard normal x_t and noise, steps in 1..T (and labels, guidance in [0, 3])."""
-        del name  # one endpoint
-        rng = np.random.default_rng(seed)
-        shape = (num, *self.process_shape)
-        arrays = [
-            rng.standard_normal(shape).astype("float32"),
-            rng.integers(1, self.schedule.timesteps + 1, num).astype("int32"),
-            rng.standard_normal(shape).astype("float32"),
-        ]
-        if self.is_conditional:
-            arrays.append(rng.integers(0, self.num_classes, num).astype("int32"))
-            arrays.append(rng.uniform(0.0, 3.0, num).astype("float32"))
-        return arrays
-
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(
@@ -656,7 +487,3 @@ class DDPM(VariationalBound, DensityModel, PhasedModel):
             }
         )
         return config
-
-
-def _is_zero(value: Any) -> bool:
-    return isinstance(value, (int, float)) and value == 0

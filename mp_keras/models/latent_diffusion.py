@@ -13,7 +13,8 @@ from mp_keras.diffusion import guided_noise
 from mp_keras.engine import Phase
 from mp_keras.engine.model import _first_batch
 from mp_keras.models._checks import check_count, check_shape, check_values
-from mp_keras.models.ddpm import DDPM, _is_zero
+from mp_keras.models._ddpm_inputs import _is_zero
+from mp_keras.models.ddpm import DDPM
 
 _ADAPT_BATCH = 1024  # examples encoded at once by `adapt`
 _ADAPT_MAX = 20000  # `fit`'s automatic `adapt` uses at most this many examples

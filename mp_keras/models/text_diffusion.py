@@ -12,7 +12,8 @@ from keras import ops
 from mp_keras.data import captions
 from mp_keras.engine import Phase
 from mp_keras.models._checks import check_labels, check_shape, check_values
-from mp_keras.models.ddpm import DDPM, _is_zero
+from mp_keras.models._ddpm_inputs import _is_zero
+from mp_keras.models.ddpm import DDPM
 from mp_keras.models.latent_diffusion import freeze, nested_config
 
 
