@@ -25,7 +25,8 @@ Usage (from the repository root; the defaults take about 10 minutes on JAX on a
 
     KERAS_BACKEND=jax .venv/bin/python apps/benchmarks/gan_modes.py
         [--steps 1500] [--datasets ring,grid] [--seeds 0,1,2] [--models GAN,UnrolledGAN]
-        [--schedule constant|cosine] [--discriminator-rate 2e-4] [--no-docs]
+        [--schedule constant|cosine] [--discriminator-rate 2e-4]
+        [--unroll-optimizer sgd|adam] [--unroll-rate 1e-3] [--no-docs]
 
 Runs with other settings than the defaults write their own block (its marker names the
 settings), without figures.
@@ -34,6 +35,7 @@ settings), without figures.
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 import platform
 import sys
@@ -74,13 +76,15 @@ def make_model(
     steps: int = 1500,
     schedule: str = "constant",
     discriminator_rate: float | None = None,
+    unroll: dict[str, Any] | None = None,
 ) -> Any:
     """The GAN `kind`, compiled with its optimizers.
 
     `schedule="cosine"` decays every learning rate to 5% of its start over `steps`
     generator steps (each optimizer steps once per generator step, n_critic times for
     the Wasserstein critics); `discriminator_rate` replaces the GAN's and the unrolled
-    GAN's discriminator rate (1e-3).
+    GAN's discriminator rate (1e-3); `unroll` (`unroll_optimizer` and/or
+    `unroll_learning_rate`) replaces the unrolled GAN's defaults (SGD 1e-3).
     """
     import keras
 
@@ -101,7 +105,7 @@ def make_model(
         model = models.GAN(seed=seed, **NETWORK)
         d_opt, g_opt = adam(d_rate), adam(1e-3)
     elif kind == "UnrolledGAN":
-        model = models.UnrolledGAN(unrolling_steps=5, seed=seed, **NETWORK)
+        model = models.UnrolledGAN(unrolling_steps=5, seed=seed, **(unroll or {}), **NETWORK)
         d_opt, g_opt = adam(d_rate), adam(1e-3)
     elif kind == "WGAN":
         model = models.WGAN(seed=seed, **NETWORK)
@@ -122,6 +126,7 @@ def train_one(
     steps: int,
     schedule: str = "constant",
     discriminator_rate: float | None = None,
+    unroll: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     import keras
     import numpy as np
@@ -129,7 +134,7 @@ def train_one(
     from mp_keras.metrics import mode_coverage
 
     x, centres, std = toy(dataset)
-    model = make_model(kind, seed, steps, schedule, discriminator_rate)
+    model = make_model(kind, seed, steps, schedule, discriminator_rate, unroll)
     rng = np.random.default_rng(seed)
     chunk = max(1, steps // CHECKPOINTS)
     trace, wasserstein, done = [], [], 0
@@ -265,8 +270,22 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         help="Adam rate of the GAN's and unrolled GAN's discriminator (default 1e-3)",
     )
+    parser.add_argument(
+        "--unroll-optimizer",
+        choices=("adam", "sgd"),
+        help="the unrolled GAN's look-ahead step (default: the model's, sgd)",
+    )
+    parser.add_argument(
+        "--unroll-rate", type=float, help="its learning rate (default: the model's, 1e-3)"
+    )
     args = parser.parse_args(argv)
     import keras
+
+    unroll = {}
+    if args.unroll_optimizer is not None:
+        unroll["unroll_optimizer"] = args.unroll_optimizer
+    if args.unroll_rate is not None:
+        unroll["unroll_learning_rate"] = args.unroll_rate
 
     datasets = args.datasets.split(",")
     results = []
@@ -274,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         for seed in (int(s) for s in args.seeds.split(",")):
             for kind in args.models.split(","):
                 r = train_one(
-                    kind, dataset, seed, args.steps, args.schedule, args.discriminator_rate
+                    kind, dataset, seed, args.steps, args.schedule, args.discriminator_rate, unroll
                 )
                 print(
                     f"{dataset} seed {seed} {kind}: {r['modes']}/{r['num_modes']} modes, "
@@ -287,6 +306,13 @@ def main(argv: list[str] | None = None) -> int:
         settings += f", {args.schedule} learning-rate decay"
     if args.discriminator_rate is not None:
         settings += f", GAN/UnrolledGAN discriminator Adam {args.discriminator_rate:g}"
+    if unroll:  # the whole look-ahead step, defaults filled in from the model
+        from mp_keras.models import UnrolledGAN
+
+        defaults = inspect.signature(UnrolledGAN.__init__).parameters
+        optimizer = unroll.get("unroll_optimizer", defaults["unroll_optimizer"].default)
+        rate = unroll.get("unroll_learning_rate", defaults["unroll_learning_rate"].default)
+        settings += f", look-ahead {optimizer} {rate:g}"
     # The default comparison has its own block (and the figures); other settings another.
     default = (
         args.steps == 1500

@@ -7,7 +7,10 @@ runs `model.fit` in its own subprocess; the reference is a hand-written PyTorch 
 the same networks (`torch.nn`, two `torch.optim.Adam`, the same losses). Steps per second
 are measured after a warm-up epoch (which includes compilation), and the ratios to the
 PyTorch loop are printed and, unless `--no-docs`, written into `docs/chapter8.md`
-between `<!-- gan_throughput all begin/end -->` markers.
+between `<!-- gan_throughput all begin/end -->` markers. It also times one forward pass of
+the discriminator on the torch backend three ways (Keras `Sequential`, its layers in a
+Python loop, `torch.nn.Sequential`), which shows where the engine's torch step spends
+its time.
 
 Usage (from the repository root; about 2 minutes on a 2-core machine):
 
@@ -24,6 +27,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from _docs import write_section  # benchmarks/ is on sys.path when run as a script
 
@@ -107,7 +111,48 @@ def torch_rate(steps: int) -> float:
     return steps / (time.perf_counter() - start)
 
 
-def run_worker(backend: str, kind: str, steps: int) -> float:
+def forward_rate(calls: int) -> dict[str, float]:
+    """Microseconds of one forward pass of the GAN's discriminator on a batch, torch backend.
+
+    The same network as Keras `Sequential` (as `GAN` builds it), as a Python loop over its
+    layers (no functional graph) and as `torch.nn.Sequential`: where the time of the
+    engine's torch step goes, which makes five such calls per step.
+    """
+    sys.path.insert(0, str(REPO))
+    import keras
+    import torch
+    from torch import nn
+
+    from mp_keras.models import GAN
+
+    model = GAN(latent_dim=LATENT, discriminator_units=(UNITS, UNITS), seed=0)
+    net = model.discriminator
+    plain = nn.Sequential(
+        nn.Linear(2, UNITS), nn.LeakyReLU(0.2), nn.Linear(UNITS, UNITS), nn.LeakyReLU(0.2),
+        nn.Linear(UNITS, 1),
+    )  # fmt: skip
+    x = torch.randn(BATCH, 2)
+
+    def layer_loop() -> object:
+        h = x
+        for layer in net.layers:
+            h = layer(h)
+        return h
+
+    ways = {"keras Sequential": lambda: net(x), "layer loop": layer_loop, "torch": lambda: plain(x)}
+    result = {}
+    for name, call in ways.items():
+        for _ in range(20):
+            call()
+        start = time.perf_counter()
+        for _ in range(calls):
+            call()
+        result[name] = (time.perf_counter() - start) / calls * 1e6
+    assert keras.backend.backend() == "torch"
+    return result
+
+
+def run_worker(backend: str, kind: str, steps: int) -> Any:
     env = dict(os.environ, KERAS_BACKEND=backend if kind == "engine" else "torch")
     code = (
         f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
@@ -117,7 +162,7 @@ def run_worker(backend: str, kind: str, steps: int) -> float:
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     ).stdout
-    return float(json.loads(out.split("RESULT", 1)[1]))
+    return json.loads(out.split("RESULT", 1)[1])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -139,6 +184,13 @@ def main(argv: list[str] | None = None) -> int:
         rate = run_worker(backend, "engine", args.steps)
         print(f"{backend}: {rate:.0f} steps/s ({rate / reference:.2f} x torch loop)", flush=True)
         lines.append(f"| mp_keras `fit`, {backend} | {rate:.0f} | {rate / reference:.2f} |")
+    forward = run_worker("torch", "forward", 10 * args.steps)
+    lines += [
+        "",
+        f"One forward pass of the discriminator (batch {BATCH}), torch backend: Keras "
+        f"`Sequential` {forward['keras Sequential']:.0f} µs, its layers called in a Python "
+        f"loop {forward['layer loop']:.0f} µs, `torch.nn.Sequential` {forward['torch']:.0f} µs.",
+    ]
     text = "\n".join(lines)
     print(text)
     if not args.no_docs:
