@@ -69,7 +69,25 @@ def check_arguments(
     return data_shape, kind, data_range
 
 
-class DiffusionInputs:
+class RangedData:
+    """Mixin of the models on data of a fixed shape in a fixed range (`DDPM` and the
+    `NoisyClassifier` that guides it): `validate_data` checks one array, `validate_inputs`
+    a single array given to `fit` or `predict` (a list is a model's own `[x_t, t, ...]`).
+    Uses the model's `data_shape` and `data_range`.
+    """
+
+    def validate_data(self, x: np.ndarray) -> None:
+        owner = type(self).__name__
+        check_shape(owner, x, self.data_shape)
+        check_values(owner, x)
+        check_data_range(owner, x, self.data_range)
+
+    def validate_inputs(self, x: np.ndarray) -> None:
+        if not isinstance(x, (list, tuple)):
+            self.validate_data(x)
+
+
+class DiffusionInputs(RangedData):
     """Mixin of `DDPM`: checks and conversions of what its methods are given.
 
     Uses the model's `data_shape`, `process_shape`, `schedule`, `num_classes`,
@@ -142,16 +160,6 @@ class DiffusionInputs:
                 f"{owner} expects {num} labels, one per sample; got {labels.shape[0]}."
             )
         return labels.reshape(-1).astype("int32")
-
-    def validate_data(self, x: np.ndarray) -> None:
-        owner = type(self).__name__
-        check_shape(owner, x, self.data_shape)
-        check_values(owner, x)
-        check_data_range(owner, x, self.data_range)
-
-    def validate_inputs(self, x: np.ndarray) -> None:
-        if not isinstance(x, (list, tuple)):
-            self.validate_data(x)
 
     def validate_targets(self, y: np.ndarray | None) -> None:
         owner = type(self).__name__

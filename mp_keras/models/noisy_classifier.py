@@ -15,17 +15,17 @@ from mp_keras.diffusion.space import to_process_space
 from mp_keras.engine import CompiledCache, Phase, PhasedModel, gradients
 from mp_keras.models._checks import (
     check_count,
-    check_data_range,
     check_labels,
     check_shape,
     check_values,
 )
+from mp_keras.models._ddpm_inputs import RangedData
 from mp_keras.models._noisy_networks import cnn_network, mlp_network
 from mp_keras.models.denoisers import positive_ints
 
 
 @keras.saving.register_keras_serializable(package="mp_keras")
-class NoisyClassifier(PhasedModel):
+class NoisyClassifier(RangedData, PhasedModel):
     """A time-conditioned classifier p(y | x_t, t) trained on inputs noised by q.
 
     Dhariwal & Nichol, "Diffusion Models Beat GANs on Image Synthesis", NeurIPS 2021
@@ -311,16 +311,6 @@ class NoisyClassifier(PhasedModel):
         if batch is not None and len(flat) != batch:
             raise ValueError(f"{owner} expects {batch} labels, one per example; got {len(flat)}.")
         return flat.astype("int32")
-
-    def validate_data(self, x: np.ndarray) -> None:
-        owner = type(self).__name__
-        check_shape(owner, x, self.data_shape)
-        check_values(owner, x)
-        check_data_range(owner, x, self.data_range)
-
-    def validate_inputs(self, x: np.ndarray) -> None:
-        if not isinstance(x, (list, tuple)):
-            self.validate_data(x)
 
     def validate_targets(self, y: np.ndarray | None) -> None:
         owner = type(self).__name__
