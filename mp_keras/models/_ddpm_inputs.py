@@ -69,6 +69,30 @@ def check_arguments(
     return data_shape, kind, data_range
 
 
+def checked_tensor(owner: str, x: Any, shape: Sequence[int], what: str, dtype: str) -> Any:
+    """`x` as a tensor of `dtype`, after checking its example shape (and, for NumPy
+    input, that its values are finite)."""
+    check_shape(owner, x, shape, what=what)
+    if isinstance(x, np.ndarray):
+        check_values(owner, x)
+    return ops.convert_to_tensor(x, dtype=dtype)
+
+
+def checked_timesteps(owner: str, schedule: Any, t: Any, batch: Any) -> Any:
+    """Steps `t` as int32 `(batch,)`: an int broadcasts; given values must lie in 1..T of
+    `schedule` and number one per example. Tensors pass unchecked (inside a trace)."""
+    if isinstance(t, (int, np.integer, float, np.floating, list, tuple, np.ndarray)):
+        t = np.asarray(t)
+        schedule.check_timesteps(t)
+        t = np.broadcast_to(t, (int(batch),)) if t.ndim == 0 else t
+        if t.shape != (int(batch),):
+            raise ValueError(
+                f"{owner} expects t of shape ({int(batch)},), one step per example; got {t.shape}."
+            )
+        t = t.astype("int32")
+    return ops.convert_to_tensor(t, dtype="int32")
+
+
 class RangedData:
     """Mixin of the models on data of a fixed shape in a fixed range (`DDPM` and the
     `NoisyClassifier` that guides it): `validate_data` checks one array, `validate_inputs`
@@ -95,26 +119,10 @@ class DiffusionInputs(RangedData):
     """
 
     def _process_tensor(self, x: Any, what: str) -> Any:
-        check_shape(type(self).__name__, x, self.process_shape, what=what)
-        if isinstance(x, np.ndarray):
-            check_values(type(self).__name__, x)
-        return ops.convert_to_tensor(x, dtype=self.compute_dtype)
+        return checked_tensor(type(self).__name__, x, self.process_shape, what, self.compute_dtype)
 
     def _timesteps(self, t: Any, batch: Any) -> Any:
-        if isinstance(t, (int, np.integer, float, np.floating, list, tuple, np.ndarray)):
-            t = np.asarray(t)
-            self.schedule.check_timesteps(t)
-            t = (
-                np.broadcast_to(t.astype("int32"), (int(batch),))
-                if t.ndim == 0
-                else t.astype("int32")
-            )
-            if t.shape != (int(batch),):
-                raise ValueError(
-                    f"{type(self).__name__} expects t of shape ({int(batch)},), one step per "
-                    f"example; got {t.shape}."
-                )
-        return ops.convert_to_tensor(t, dtype="int32")
+        return checked_timesteps(type(self).__name__, self.schedule, t, batch)
 
     def _condition(self, labels: Any, batch: Any, guidance: Any) -> Any:
         owner = type(self).__name__

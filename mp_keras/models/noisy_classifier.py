@@ -17,9 +17,8 @@ from mp_keras.models._checks import (
     check_count,
     check_labels,
     check_shape,
-    check_values,
 )
-from mp_keras.models._ddpm_inputs import RangedData
+from mp_keras.models._ddpm_inputs import RangedData, checked_tensor, checked_timesteps
 from mp_keras.models._noisy_networks import cnn_network, mlp_network
 from mp_keras.models.denoisers import positive_ints
 
@@ -280,23 +279,10 @@ class NoisyClassifier(RangedData, PhasedModel):
     # === Checks ===
 
     def _process_tensor(self, x: Any) -> Any:
-        check_shape(type(self).__name__, x, self.data_shape, what="x_t")
-        if isinstance(x, np.ndarray):
-            check_values(type(self).__name__, x)
-        return ops.convert_to_tensor(x, dtype=self.compute_dtype)
+        return checked_tensor(type(self).__name__, x, self.data_shape, "x_t", self.compute_dtype)
 
     def _timesteps(self, t: Any, batch: Any) -> Any:
-        if isinstance(t, (int, np.integer, float, np.floating, list, tuple, np.ndarray)):
-            t = np.asarray(t)
-            self.schedule.check_timesteps(t)
-            t = np.broadcast_to(t, (int(batch),)) if t.ndim == 0 else t
-            if t.shape != (int(batch),):
-                raise ValueError(
-                    f"{type(self).__name__} expects t of shape ({int(batch)},), one step per "
-                    f"example; got {t.shape}."
-                )
-            t = t.astype("int32")
-        return ops.convert_to_tensor(t, dtype="int32")
+        return checked_timesteps(type(self).__name__, self.schedule, t, batch)
 
     def _labels(self, labels: Any, batch: int | None) -> np.ndarray:
         """Labels as int32 NumPy: a scalar (every example) or `(batch,)`."""
