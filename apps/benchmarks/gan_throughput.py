@@ -125,6 +125,8 @@ def forward_rate(calls: int) -> dict[str, float]:
 
     from mp_keras.models import GAN
 
+    if keras.backend.backend() != "torch":
+        raise RuntimeError("forward_rate times the torch backend; set KERAS_BACKEND=torch.")
     model = GAN(latent_dim=LATENT, discriminator_units=(UNITS, UNITS), seed=0)
     net = model.discriminator
     plain = nn.Sequential(
@@ -133,7 +135,7 @@ def forward_rate(calls: int) -> dict[str, float]:
     )  # fmt: skip
     x = torch.randn(BATCH, 2)
 
-    def layer_loop() -> object:
+    def layer_loop() -> Any:
         h = x
         for layer in net.layers:
             h = layer(h)
@@ -148,7 +150,6 @@ def forward_rate(calls: int) -> dict[str, float]:
         for _ in range(calls):
             call()
         result[name] = (time.perf_counter() - start) / calls * 1e6
-    assert keras.backend.backend() == "torch"
     return result
 
 
