@@ -240,9 +240,10 @@ def _clip(info: DatasetInfo, seed: int | None) -> keras.Model:
     from mp_keras.data import captions
     from mp_keras.models import CLIP
 
-    if info.name != "captions":
+    if info.name not in captions.DATASETS:
         raise ValueError(
-            f"CLIP trains on image-caption pairs (the `captions` dataset); got {info.name!r}."
+            "CLIP trains on image-caption pairs (the `captions` or `captions_16` dataset); "
+            f"got {info.name!r}."
         )
     return CLIP(
         image_shape=info.shape,
@@ -291,9 +292,9 @@ def _text_diffusion(info: DatasetInfo, seed: int | None) -> keras.Model:
     from mp_keras import data
     from mp_keras.models import TextDiffusion
 
-    clip = _clip(info, seed)  # refuses datasets other than `captions`
+    clip = _clip(info, seed)  # refuses datasets other than `captions`/`captions_16`
     clip.compile(optimizer=keras.optimizers.Adam(2e-3))
-    pairs = data.load("captions", "train")
+    pairs = data.load(info.name, "train")
     clip.fit(pairs.x, pairs.y, epochs=8, batch_size=64, verbose=0)
     return TextDiffusion(
         clip,
@@ -1125,8 +1126,8 @@ RECIPES: dict[str, Recipe] = {
             kind="conditional",
             build=_text_diffusion,
             optimizer=_adam(1e-3, use_ema=True, ema_momentum=0.995),
-            dataset="captions",
-            epochs=10,
+            dataset="captions_16",
+            epochs=30,
             batch_size=64,
         ),
         Recipe(

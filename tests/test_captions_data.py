@@ -123,3 +123,16 @@ def test_dataset_loader_pairs_images_with_tokens():
 def test_registered_in_the_data_registry():
     ds = data.load("captions", "test", num_examples=5)
     assert ds.x.shape == (5, 32, 32, 3) and ds.y.shape == (5, captions.MAX_LENGTH)
+
+
+def test_captions_16_is_the_same_pairs_at_16_pixels():
+    big, small = (
+        data.load("captions", "test", num_examples=40),
+        data.load("captions_16", "test", num_examples=40),
+    )
+    assert small.x.shape == (40, 16, 16, 3) and small.info.shape == (16, 16, 3)
+    np.testing.assert_array_equal(small.y, big.y)  # the same captions
+    labels = captions.captions_labels("test", num_examples=40)
+    colour = small.x.reshape(40, -1, 3).max(axis=1).argmax(axis=1)  # the shape's tint
+    np.testing.assert_array_equal(colour, labels["colour"])
+    assert len(data.load("captions_16", "all", num_examples=12)) == 12

@@ -51,7 +51,7 @@ def test_recipes_are_registered_and_build_the_right_models():
         conditional.build(dataclasses.replace(digits, num_classes=None), 0)
     # The models with a frozen pretrained part refuse data they cannot pretrain it on
     # before training anything.
-    with pytest.raises(ValueError, match="the `captions` dataset"):
+    with pytest.raises(ValueError, match="`captions` or `captions_16`"):
         registry.get_recipe("text_diffusion").build(digits, 0)
     with pytest.raises(ValueError, match="encodes images with a VAE"):
         registry.get_recipe("latent_diffusion").build(ring, 0)

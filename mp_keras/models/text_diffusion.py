@@ -140,9 +140,10 @@ class TextDiffusion(DDPM):
         self.clip = clip
 
     def figure_prompts(self) -> list[str]:
-        """The captions `mp-keras train` draws for its figure: each shape in each colour."""
+        """The captions `mp-keras train` draws for its figure: each shape in each colour,
+        large (a small shape is a few pixels across, too few to show its outline)."""
         return [
-            f"a {colour} {shape}"
+            f"a large {colour} {shape}"
             for shape in ("circle", "square", "triangle")
             for colour in ("red", "green", "blue")
         ]
