@@ -319,7 +319,7 @@ def _load_captions(name: str, split: str, seed: int, num_examples: int | None) -
         num_classes=len(VOCABULARY),  # y holds token ids
         value_range=(0.0, 1.0),
         binary=False,
-        description=CAPTIONS_16_DESCRIPTION if name == "captions_16" else CAPTIONS_DESCRIPTION,
+        description=DATASETS[name][1],
     )
 
 
