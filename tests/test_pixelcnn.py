@@ -89,6 +89,23 @@ def test_masked_conv_multiplies_and_keeps_the_kernel():
         MaskedConv2D(4, 3, mask_type="C")
 
 
+@pytest.mark.parametrize(
+    "kernel_size, mask_type, channels, filters",
+    [(7, "A", 1, 4), (3, "B", 4, 4), ((3, 5), "B", 3, 6), (1, "B", 3, 3)],
+)
+def test_masked_conv_equals_the_whole_masked_kernel(kernel_size, mask_type, channels, filters):
+    # `call` convolves only the rows of `kernel * mask` that are not zero; the output must
+    # be that of the whole masked kernel with "same" padding.
+    layer = MaskedConv2D(filters, kernel_size, mask_type, data_channels=1 + 2 * (channels == 3))
+    x = np.random.default_rng(1).normal(size=(2, 5, 6, channels)).astype("float32")
+    y = to_numpy(layer(x))
+    kernel = np.random.default_rng(2).normal(size=tuple(layer.kernel.shape)).astype("float32")
+    layer.kernel.assign(kernel)
+    whole = keras.ops.conv(x, kernel * layer.mask, padding="same") + layer.bias
+    np.testing.assert_allclose(to_numpy(layer(x)), to_numpy(whole), rtol=1e-5, atol=1e-5)
+    assert y.shape == (2, 5, 6, filters)
+
+
 def test_autoregressive_grey_and_the_blind_spot():
     # Four masked 3 x 3 layers (A + 3 B). Pixel (3, 0) reaches r rows up and at most r
     # columns right, so (2, 2), (2, 3) and (1, 3) are earlier but never seen.
