@@ -100,3 +100,42 @@ def test_training_decays_on_plateaus_and_stops_when_decays_bring_nothing(later):
         assert best == 2.0 and model.weights == [2]  # the best epoch's weights restored
     else:  # the best weights are still the best, however small the gain
         assert abs(best - (2.0 - 8e-4)) < 1e-12 and model.weights == [10]
+
+
+def test_a_checkpointed_run_resumes_where_it_stopped(tmp_path):
+    import keras
+    import numpy as np
+
+    from mp_keras.models import FVSBN
+
+    training = _benchmark("_training")
+    x = (np.random.default_rng(0).random((16, 2, 2, 1)) < 0.5).astype("float32")
+
+    def run(minutes, resume, model=None):
+        model = model or FVSBN(input_shape=(2, 2, 1), seed=0)
+        optimizer = keras.optimizers.Adam(1e-2)
+        model.compile(optimizer=optimizer)
+        score = lambda: model.nll(x)  # noqa: E731
+        args = (model, optimizer, x, score, minutes, 8, "fvsbn")
+        result = training.train_for_minutes(*args, checkpoint=tmp_path / "run.npz", resume=resume)
+        return result, model, optimizer
+
+    # a budget shorter than an epoch trains exactly one epoch and checkpoints it
+    (best, epochs, seconds), model, optimizer = run(1e-9, resume=False)
+    assert epochs == 1 and (tmp_path / "run.npz").is_file()
+    # resuming with that budget spent trains nothing and restores everything
+    (best2, epochs2, seconds2), model2, optimizer2 = run(1e-9, resume=True)
+    assert (best2, epochs2, seconds2) == (best, epochs, seconds)
+    for a, b in zip(model.get_weights(), model2.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(optimizer.variables, optimizer2.variables, strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert int(optimizer2.iterations) == 2  # two steps of 8 images
+    # a larger total budget goes on counting from there
+    _, epochs3, seconds3 = run(seconds / 60 + 1e-9, resume=True)[0]
+    assert epochs3 == 2 and seconds3 > seconds
+    # another configuration is refused by name, before anything is overwritten
+    before = (tmp_path / "run.npz").read_bytes()
+    with pytest.raises(ValueError, match=r"run\.npz"):
+        run(1.0, resume=True, model=FVSBN(input_shape=(3, 3, 1), seed=0))
+    assert (tmp_path / "run.npz").read_bytes() == before

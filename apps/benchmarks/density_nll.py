@@ -15,13 +15,16 @@ The table is printed and, unless `--no-docs`, written into `docs/chapter6.md` (o
 per backend, replaced when run again); each model's result is also kept in
 `runs/density_nll/BACKEND/NAME.json`, so a long run can be resumed model by model
 (`--models made,pixelcnn` reruns only those); the rows of models not rerun are kept from
-the docs, so a fresh checkout can rerun one model.
+the docs, so a fresh checkout can rerun one model. After every epoch the whole training
+state is checkpointed in `runs/density_nll/BACKEND/NAME.checkpoint.npz`; `--resume`
+continues from there, `--minutes` then being the total over all sessions, so budgets of
+hours can be spent in pieces.
 
 Usage (from the repository root):
 
     KERAS_BACKEND=jax .venv/bin/python apps/benchmarks/density_nll.py [--minutes 8]
         [--models fvsbn,nade,made,made_500,made_plain,made_k,pixelrnn,pixelcnn,gated_pixelcnn,vae]
-        [--data PATH] [--no-docs]
+        [--data PATH] [--resume] [--no-docs]
 """
 
 from __future__ import annotations
@@ -132,6 +135,8 @@ def run_model(
     seed: int,
     patience: int = 2,
     decay: float = 0.3,
+    checkpoint: Path | None = None,
+    resume: bool = False,
 ) -> dict:
     """Trains one model for `minutes` of wall clock and measures its test NLL.
 
@@ -158,6 +163,8 @@ def run_model(
         name,
         patience,
         decay,
+        checkpoint=checkpoint,
+        resume=resume,
     )
     result = {
         "model": name,
@@ -247,6 +254,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="binarized MNIST .npz")
     parser.add_argument("--valid", type=int, default=2000, help="validation images per epoch")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue each model from its checkpoint; --minutes is then the total",
+    )
     parser.add_argument("--no-docs", action="store_true", help="print only")
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.models.split(",") if n.strip()]
@@ -267,7 +279,10 @@ def main(argv: list[str] | None = None) -> int:
 
     for name in names:
         print(f"{name}: training for {args.minutes} min", flush=True)
-        result = run_model(name, args.minutes, data, args.seed)
+        checkpoint = folder / f"{name}.checkpoint.npz"
+        result = run_model(
+            name, args.minutes, data, args.seed, checkpoint=checkpoint, resume=args.resume
+        )
         io.write_json(folder / f"{name}.json", result)
         print(json.dumps(result), flush=True)
     results = [
