@@ -36,6 +36,20 @@ def _inputs(dataset: datasets.Dataset, kind: str) -> tuple[np.ndarray, np.ndarra
     return dataset.x, (None if kind == "generative" else dataset.y)
 
 
+def _whole_batches(
+    x: np.ndarray, y: np.ndarray | None, batch_size: int
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The first examples of `(x, y)` that fill whole batches of `batch_size`: what a
+    data-parallel run keeps, since every device must get an equal share of each batch."""
+    kept = len(x) - len(x) % batch_size
+    if kept == 0:
+        raise ValueError(
+            f"{len(x)} examples do not fill one batch of {batch_size}; a data-parallel run "
+            "drops partial batches, so use a smaller batch size."
+        )
+    return x[:kept], None if y is None else y[:kept]
+
+
 class RunMetrics(dict):
     """The metrics of a run (what `metrics.json` holds), and what `train` did to get them.
 
@@ -173,7 +187,9 @@ def _train(
     model.compile(optimizer=recipe.optimizer(), jit_compile=jit_compile)
     x, y = _inputs(train_set, recipe.kind)
     test_x, test_y = _inputs(test_set, recipe.kind)
-    model.check_data(x, y)
+    if drop:  # the test split is evaluated, and scored, in whole batches only
+        test_x, test_y = _whole_batches(test_x, test_y, batch_size)
+    model.check_data(*(_whole_batches(x, y, batch_size) if drop else (x, y)))
     model.check_data(test_x, test_y)
 
     run.begin(identity)
@@ -239,7 +255,7 @@ def _train(
         **test_metrics,
         **identity,
         "split": "test",
-        "test_examples": len(test_x) - (len(test_x) % batch_size if drop else 0),
+        "test_examples": len(test_x),
         "train_seconds": round(backup.train_seconds, 2),
         "history": backup.history,
     }
