@@ -23,7 +23,8 @@ hours can be spent in pieces.
 Usage (from the repository root):
 
     KERAS_BACKEND=jax .venv/bin/python apps/benchmarks/density_nll.py [--minutes 8]
-        [--models fvsbn,nade,made,made_500,made_plain,made_k,pixelrnn,pixelcnn,gated_pixelcnn,vae]
+        [--models fvsbn,nade,made,made_500,made_plain,made_k,pixelrnn,pixelcnn,pixelcnn_deep,
+                  gated_pixelcnn,vae]
         [--data PATH] [--resume] [--no-docs]
 """
 
@@ -89,6 +90,14 @@ CONFIGS: dict[str, tuple[str, dict[str, Any], float, int, str, str]] = {
     ),
     "pixelrnn": ("PixelRNN", {}, 1e-3, 64, "80.54 (7 layers)", "van den Oord et al. 2016a"),
     "pixelcnn": ("PixelCNN", {}, 1e-3, 64, "81.30", "van den Oord et al. 2016a"),
+    "pixelcnn_deep": (
+        "PixelCNN",
+        {"num_layers": 12},
+        1e-3,
+        64,
+        "81.30",
+        "van den Oord et al. 2016a",
+    ),
     "gated_pixelcnn": ("GatedPixelCNN", {}, 1e-3, 64, "—", "van den Oord et al. 2016b"),
     "transformer": (
         "Transformer",
@@ -109,6 +118,7 @@ CONFIGS: dict[str, tuple[str, dict[str, Any], float, int, str, str]] = {
 }
 TARGETS = {"fvsbn": 99, "nade": 91, "made": 90, "made_k": 90, "vae": 92, "pixelcnn": 87}
 TARGETS["made_500"] = TARGETS["made_plain"] = 90
+TARGETS["pixelcnn_deep"] = 87
 TARGETS["gated_pixelcnn"] = 86
 
 
