@@ -24,7 +24,7 @@ Usage (from the repository root):
 
     KERAS_BACKEND=jax .venv/bin/python apps/benchmarks/density_nll.py [--minutes 8]
         [--models fvsbn,nade,made,made_500,made_plain,made_k,pixelrnn,pixelcnn,pixelcnn_deep,
-                  gated_pixelcnn,vae]
+                  gated_pixelcnn,gated_pixelcnn_deep,vae]
         [--data PATH] [--resume] [--no-docs]
 """
 
@@ -99,6 +99,14 @@ CONFIGS: dict[str, tuple[str, dict[str, Any], float, int, str, str]] = {
         "van den Oord et al. 2016a",
     ),
     "gated_pixelcnn": ("GatedPixelCNN", {}, 1e-3, 64, "—", "van den Oord et al. 2016b"),
+    "gated_pixelcnn_deep": (
+        "GatedPixelCNN",
+        {"filters": 16, "num_layers": 12},
+        1e-3,
+        64,
+        "—",
+        "van den Oord et al. 2016b",
+    ),
     "transformer": (
         "Transformer",
         {"embed_dim": 32, "num_heads": 1, "num_layers": 2},
@@ -119,7 +127,7 @@ CONFIGS: dict[str, tuple[str, dict[str, Any], float, int, str, str]] = {
 TARGETS = {"fvsbn": 99, "nade": 91, "made": 90, "made_k": 90, "vae": 92, "pixelcnn": 87}
 TARGETS["made_500"] = TARGETS["made_plain"] = 90
 TARGETS["pixelcnn_deep"] = 87
-TARGETS["gated_pixelcnn"] = 86
+TARGETS["gated_pixelcnn"] = TARGETS["gated_pixelcnn_deep"] = 86
 
 
 def _load(path: Path, valid: int) -> tuple[Any, Any, Any]:
