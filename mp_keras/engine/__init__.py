@@ -1,7 +1,8 @@
 """The multi-backend training engine: models describe phases, the engine runs them.
 
 `PhasedModel.train_step`/`test_step` dispatch to one implementation per backend
-(`tensorflow_steps`, `jax_steps`, `torch_steps`); this package is the only place in
+(`tensorflow_steps`, `jax_steps`, `torch_steps`), and `kernels` holds the few ops with a
+backend-specific fast form (`padded_conv`); this package is the only place in
 mp_keras that branches on the backend.
 """
 
